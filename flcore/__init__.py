@@ -1,0 +1,1 @@
+"""fl5g shared kernel: models, data, wire format, codecs, timeline maths, ProblemDetails."""

@@ -1,0 +1,1 @@
+"""UE agents: register, download, train on local images, upload within the deadline."""
