@@ -1,0 +1,65 @@
+"""The UE-facing protocol between the AF and UE agents: registration, tokens and tasks.
+
+Both sides import these models from here (the services never import each other).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GPSI_RE = re.compile(r"^(msisdn-[0-9]{5,15}|extid-[^@]+@[^@]+)$")
+
+# upload headers
+NUM_SAMPLES = "Fl5g-Num-Samples"
+DOWNLOAD_SECONDS = "Fl5g-Download-Seconds"
+COMPUTE_SECONDS = "Fl5g-Compute-Seconds"
+ENERGY_JOULES = "Fl5g-Energy-Joules"
+ENROLLMENT_KEY = "Fl5g-Enrollment-Key"
+
+
+class UeRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gpsi: str = Field(description="GPSI: msisdn-<digits> or extid-<local>@<domain>")
+    num_samples: int = Field(ge=1, le=10_000_000)
+    compute_profile: dict[str, float] = Field(
+        default_factory=dict, description="e.g. seconds_per_step, train_power_w, radio_power_w"
+    )
+
+    @field_validator("gpsi")
+    @classmethod
+    def _gpsi(cls, v: str) -> str:
+        if not GPSI_RE.match(v):
+            raise ValueError("not a GPSI (msisdn-<5-15 digits> or extid-<local>@<domain>)")
+        return v
+
+
+class UeToken(BaseModel):
+    gpsi: str
+    token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+
+class Task(BaseModel):
+    """What a selected UE does in one iteration."""
+
+    job_id: str
+    round: int
+    model: str
+    model_version: int
+    model_url: str
+    upload_url: str
+    local_steps: int
+    batch_size: int
+    lr: float
+    seed: int
+    codec: str
+    density: float | None = None
+    byte_budget: int | None = None
+    deadline_s: float = Field(description="seconds from dispatch until the upload must be complete")
+    deadline_at: float = Field(description="the deadline as Unix time")
+    timeline: str = "sync"
