@@ -1,0 +1,1 @@
+"""The AF's HTTP routes: UE-facing, operator-facing, NEF callbacks and health."""

@@ -1,0 +1,106 @@
+"""UE-facing API: register, get the task, download the global model, upload an update."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from af_server.auth import check_enrollment, issue_ue_token
+from af_server.deps import LeaderDep, MetricsDep, SettingsDep, StoreDep, UeDep
+from af_server.schemas import Task, UeRegistration, UeToken
+from flcore.problem import PROBLEM_RESPONSES, ProblemError
+from flcore.wire import SAFETENSORS, aiter_chunks
+
+router = APIRouter(prefix="/af/v1", tags=["ue"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("/ues", status_code=201, response_model=UeToken)
+async def register_ue(
+    reg: UeRegistration,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    fl5g_enrollment_key: Annotated[str | None, Header()] = None,
+) -> UeToken:
+    """Register (or re-register) a UE by its GPSI; returns a bearer token bound to that GPSI."""
+    check_enrollment(settings, fl5g_enrollment_key)
+    now = time.time()
+    fields: dict[str, object] = {
+        "gpsi": reg.gpsi,
+        "num_samples": reg.num_samples,
+        "profile": reg.compute_profile,
+        "registered_at": now,
+        "last_seen": now,
+    }
+    if "seconds_per_step" in reg.compute_profile:
+        fields["seconds_per_step"] = reg.compute_profile["seconds_per_step"]
+    await store.put_ue(reg.gpsi, fields)
+    token = await issue_ue_token(store, reg.gpsi, settings.ue_token_ttl_s)
+    response.headers["Location"] = f"/af/v1/ues/{reg.gpsi}"
+    return UeToken(gpsi=reg.gpsi, token=token, expires_in=settings.ue_token_ttl_s)
+
+
+@router.get("/ue/task", response_model=Task, responses={204: {"description": "no task for this UE now"}})
+async def get_task(
+    ue: UeDep,
+    coord: LeaderDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    wait: Annotated[float, Query(ge=0, le=60, description="long-poll for up to this many seconds")] = 0.0,
+) -> Task | Response:
+    """The UE's task in an open iteration; long-polls until one opens or ``wait`` passes."""
+    await store.touch_ue(ue.gpsi, last_seen=time.time())
+    task = await coord.wait_task(ue.gpsi, min(wait, settings.long_poll_max_s))
+    if task is None:
+        return Response(status_code=204)
+    return task
+
+
+@router.get(
+    "/jobs/{job_id}/model",
+    response_class=StreamingResponse,
+    responses={200: {"content": {SAFETENSORS: {}}}, 304: {"description": "the UE holds this version"}},
+)
+async def download_model(
+    job_id: str,
+    ue: UeDep,
+    coord: LeaderDep,
+    metrics: MetricsDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The global model as a safetensors body, its version in the ETag."""
+    model = coord.model_for_download(job_id)
+    headers = {"ETag": model.etag, "Fl5g-Model-Version": str(model.version)}
+    if if_none_match == model.etag:
+        return Response(status_code=304, headers=headers)
+    body = model.wire()
+    metrics.transfer_bytes.labels("dl").inc(len(body))
+    headers["Content-Length"] = str(len(body))
+    return StreamingResponse(aiter_chunks(body), media_type=SAFETENSORS, headers=headers)
+
+
+@router.post(
+    "/jobs/{job_id}/rounds/{round_no}/updates",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {SAFETENSORS: {"schema": {"type": "string", "format": "binary"}}}},
+        "parameters": [
+            {"name": "Fl5g-Num-Samples", "in": "header", "required": True, "schema": {"type": "integer"}},
+            {"name": "Fl5g-Download-Seconds", "in": "header", "required": False, "schema": {"type": "number"}},
+            {"name": "Fl5g-Compute-Seconds", "in": "header", "required": False, "schema": {"type": "number"}},
+            {"name": "Fl5g-Energy-Joules", "in": "header", "required": False, "schema": {"type": "number"}},
+        ],
+    },
+)
+async def upload_update(
+    job_id: str, round_no: int, request: Request, ue: UeDep, coord: LeaderDep, store: StoreDep
+) -> dict[str, object]:
+    """A UE's update for one iteration: the caller's own, once, while the iteration is open."""
+    row = await store.get_ue(ue.gpsi)
+    if row is None:
+        raise ProblemError(403, f"{ue.gpsi} is not registered", cause="UE_NOT_REGISTERED")
+    return await coord.accept_upload(
+        job_id, round_no, ue.gpsi, request.headers, request.stream(), max_samples=int(row.get("num_samples", 1))
+    )
