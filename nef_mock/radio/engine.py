@@ -55,7 +55,9 @@ class Cells:
     @classmethod
     def of(cls, sc: Scenario) -> Cells:
         cols: dict[tuple[Environment, float, float], list[int]] = {}
-        v: dict[str, list[float]] = {f.name: [] for f in fields(cls) if f.name not in {"pos", "fr2", "groups"}}
+        v: dict[str, list[float]] = {
+            f.name: [] for f in fields(cls) if f.name not in {"pos", "fr2", "groups"}
+        }
         for i, cell in enumerate(sc.cells):
             bp = sc.bands[cell.band]
             band: Band = cell.band
@@ -68,8 +70,14 @@ class Cells:
                 "sigma_nlos": sig[1],
                 "dcorr_los": dco[0],
                 "dcorr_nlos": dco[1],
-                "budget_ul": bp.ue_tx_dbm + bp.ue_gain_dbi + bp.bs_gain_dbi - _noise_dbm(bw, bp.bs_noise_figure_db),
-                "budget_dl": bp.bs_tx_dbm + bp.bs_gain_dbi + bp.ue_gain_dbi - _noise_dbm(bw, bp.ue_noise_figure_db),
+                "budget_ul": bp.ue_tx_dbm
+                + bp.ue_gain_dbi
+                + bp.bs_gain_dbi
+                - _noise_dbm(bw, bp.bs_noise_figure_db),
+                "budget_dl": bp.bs_tx_dbm
+                + bp.bs_gain_dbi
+                + bp.ue_gain_dbi
+                - _noise_dbm(bw, bp.ue_noise_figure_db),
                 "blockage_db": bp.blockage_loss_db,
                 "occupied_hz": bw,
                 "layers_ul": bp.ul.layers,
@@ -79,18 +87,24 @@ class Cells:
                 "tdd_ul": bp.tdd_ul,
                 "tdd_dl": bp.tdd_dl,
                 "cap_ul": bp.tdd_ul
-                * max_data_rate_bps(band, cell.bandwidth_mhz, cell.scs_khz, bp.ul.layers, bp.ul.qam, "UL", bp.ul.scaling),
+                * max_data_rate_bps(
+                    band, cell.bandwidth_mhz, cell.scs_khz, bp.ul.layers, bp.ul.qam, "UL", bp.ul.scaling
+                ),
                 "cap_dl": bp.tdd_dl
-                * max_data_rate_bps(band, cell.bandwidth_mhz, cell.scs_khz, bp.dl.layers, bp.dl.qam, "DL", bp.dl.scaling),
+                * max_data_rate_bps(
+                    band, cell.bandwidth_mhz, cell.scs_khz, bp.dl.layers, bp.dl.qam, "DL", bp.dl.scaling
+                ),
             }
             for k, x in row.items():
                 v[k].append(float(x))
-        arrays = {k: np.asarray(x, dtype=np.int64 if k.startswith("layers") else np.float64) for k, x in v.items()}
+        floats = {k: np.asarray(x, dtype=np.float64) for k, x in v.items() if not k.startswith("layers")}
         return cls(
             pos=np.asarray([c.position for c in sc.cells], dtype=np.float64),
             fr2=np.asarray([c.band == "FR2" for c in sc.cells]),
             groups=[(env, fc, h, np.asarray(ix, dtype=np.int64)) for (env, fc, h), ix in cols.items()],
-            **arrays,
+            layers_ul=np.asarray(v["layers_ul"], dtype=np.int64),
+            layers_dl=np.asarray(v["layers_dl"], dtype=np.int64),
+            **floats,
         )
 
 
@@ -106,6 +120,17 @@ class Overrides:
     @classmethod
     def none(cls, n: int) -> Overrides:
         return cls(np.full(n, -1, np.int8), np.full(n, -1, np.int8), np.full(n, np.nan), np.full(n, np.nan))
+
+    def take(self, idx: I64) -> Overrides:
+        return Overrides(self.blocked[idx], self.connected[idx], self.ul_bps[idx], self.dl_bps[idx])
+
+    def extended(self, more: Overrides) -> Overrides:
+        return Overrides(
+            np.concatenate([self.blocked, more.blocked]),
+            np.concatenate([self.connected, more.connected]),
+            np.concatenate([self.ul_bps, more.ul_bps]),
+            np.concatenate([self.dl_bps, more.dl_bps]),
+        )
 
 
 @dataclass
@@ -144,9 +169,16 @@ class UeBatch:
     @staticmethod
     def concat(a: UeBatch, b: UeBatch) -> UeBatch:
         mob = mobility.MobilityState(
-            **{f.name: np.concatenate([getattr(a.mob, f.name), getattr(b.mob, f.name)]) for f in fields(a.mob)}
+            **{
+                f.name: np.concatenate([getattr(a.mob, f.name), getattr(b.mob, f.name)])
+                for f in fields(a.mob)
+            }
         )
-        rest = {f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a) if f.name != "mob"}
+        rest = {
+            f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)])
+            for f in fields(a)
+            if f.name != "mob"
+        }
         return UeBatch(mob=mob, **rest)
 
 
@@ -217,7 +249,7 @@ class Engine:
         return self.cells.groups
 
     def evaluate(self, b: UeBatch, ov: Overrides, *, stepped: bool) -> None:
-        """SNR, serving cell (max SNR, 3 dB hysteresis, FR2 below its threshold falls back to FR1) and rates."""
+        """SNR, serving cell (max SNR, 3 dB hysteresis, FR1 when FR2 is below threshold) and rates."""
         n = len(b)
         if n == 0:
             return
@@ -249,12 +281,24 @@ class Engine:
         lk = self.sc.link
         common = {"alpha": lk.alpha, "sinr_min_db": lk.sinr_min_db}
         ul = link_rate_bps(
-            b.sinr_ul, occupied_hz=c.occupied_hz[s], max_layers=c.layers_ul[s], se_max=lk.se_max_ul,
-            overhead=c.overhead_ul[s], tdd_share=c.tdd_ul[s], cap_bps=c.cap_ul[s], **common,
+            b.sinr_ul,
+            occupied_hz=c.occupied_hz[s],
+            max_layers=c.layers_ul[s],
+            se_max=lk.se_max_ul,
+            overhead=c.overhead_ul[s],
+            tdd_share=c.tdd_ul[s],
+            cap_bps=c.cap_ul[s],
+            **common,
         )
         dl = link_rate_bps(
-            b.sinr_dl, occupied_hz=c.occupied_hz[s], max_layers=c.layers_dl[s], se_max=lk.se_max_dl,
-            overhead=c.overhead_dl[s], tdd_share=c.tdd_dl[s], cap_bps=c.cap_dl[s], **common,
+            b.sinr_dl,
+            occupied_hz=c.occupied_hz[s],
+            max_layers=c.layers_dl[s],
+            se_max=lk.se_max_dl,
+            overhead=c.overhead_dl[s],
+            tdd_share=c.tdd_dl[s],
+            cap_bps=c.cap_dl[s],
+            **common,
         )
         # A cell change interrupts the link for part of the step (radio.md §8.6).
         keep_share = np.where(b.handover, max(0.0, 1.0 - sel.handover_interruption_s / self.sc.step_s), 1.0)

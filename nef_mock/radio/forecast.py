@@ -79,7 +79,7 @@ def summarise(
     predicted: bool,
     keep: int = 512,
 ) -> RateForecast:
-    """A RateForecast from sample arrays; more than ``keep`` samples are reduced to evenly spaced quantiles."""
+    """A RateForecast from sample arrays; more than ``keep`` samples become evenly spaced quantiles."""
 
     def kept(x: np.ndarray) -> tuple[float, ...]:
         if x.size <= keep:

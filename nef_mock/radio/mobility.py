@@ -33,7 +33,7 @@ class Grid:
         return cls(xs=xs, ys=ys, area=area)
 
     def street_points(self, u: F64) -> tuple[F64, NDArray[np.bool_]]:
-        """Points uniform over the total street length from 3 uniforms per row; and whether each is on a horizontal street."""
+        """Points uniform over all streets (3 uniforms per row), and whether each is on a horizontal one."""
         a = self.area
         len_h = len(self.ys) * (a.x_max - a.x_min)
         len_v = len(self.xs) * (a.y_max - a.y_min)
@@ -68,7 +68,9 @@ class MobilityState:
 
 
 def class_speed(cls: NDArray[np.int8], p: MobilityParams) -> F64:
-    out: F64 = np.select([cls == PEDESTRIAN, cls == VEHICLE], [p.pedestrian_speed_mps, p.vehicle_speed_mps], 0.0)
+    out: F64 = np.select(
+        [cls == PEDESTRIAN, cls == VEHICLE], [p.pedestrian_speed_mps, p.vehicle_speed_mps], 0.0
+    )
     return out
 
 
@@ -137,15 +139,21 @@ def spawn(
         speed_now=np.zeros(n),
     )
     mobile = cls != STATIC
-    # Half start mid-trip, half mid-pause: close to the stationary state without a warm-up.
-    moving = np.flatnonzero(mobile & (u[:, 4] < 0.5))
+    # Start paused with the stationary share of pause time (mean Manhattan trip ≈ (W + H)/3), so
+    # that no warm-up is needed; the trip then starts from the UE's current street.
+    trip_m = ((grid.area.x_max - grid.area.x_min) + (grid.area.y_max - grid.area.y_min)) / 3.0
+    mean_pause = np.where(cls == VEHICLE, sum(params.vehicle_pause_s) / 2, sum(params.pedestrian_pause_s) / 2)
+    p_pause = mean_pause / (mean_pause + trip_m / np.maximum(st.speed, 1e-9))
+    pausing = mobile & (u[:, 4] < p_pause)
+    moving = np.flatnonzero(mobile & ~pausing)
     plan_trips(grid, st, moving, u[moving, 5:8])
-    pausing = mobile & (u[:, 4] >= 0.5)
     st.pause[pausing] = draw_pause(st.cls[pausing], u[pausing, 5], params)
     return st
 
 
-def step(grid: Grid, st: MobilityState, keys: rng.U64, step_idx: int, dt: float, params: MobilityParams) -> F64:
+def step(
+    grid: Grid, st: MobilityState, keys: rng.U64, step_idx: int, dt: float, params: MobilityParams
+) -> F64:
     """Advance by ``dt``; returns the distance each UE moved."""
     n = len(st.cls)
     start = st.pos.copy()

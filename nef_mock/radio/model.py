@@ -231,11 +231,13 @@ class RadioModel:
                 )
             fixed.append((x, y))
         karr = np.asarray(keys, dtype=np.uint64)
-        new = self._engine.spawn(karr, np.asarray(classes, np.int8), np.asarray(fixed, np.float64).reshape(-1, 2))
+        new = self._engine.spawn(
+            karr, np.asarray(classes, np.int8), np.asarray(fixed, np.float64).reshape(-1, 2)
+        )
         ov = Overrides.none(len(specs))
         self._engine.evaluate(new, ov, stepped=False)
         self._batch = UeBatch.concat(self._batch, new)
-        self._ov = Overrides(*(np.concatenate([a, b]) for a, b in zip(_ov_arrays(self._ov), _ov_arrays(ov))))
+        self._ov = self._ov.extended(ov)
         start = len(self._gpsis)
         for j, (gpsi, _, _) in enumerate(specs):
             self._index[gpsi] = start + j
@@ -256,7 +258,7 @@ class RadioModel:
     def _check_class(mob: str) -> int:
         if mob not in MOBILITY_CLASSES:
             raise InvalidInput("mobility", f"{mob!r} is not one of {', '.join(MOBILITY_CLASSES)}")
-        return MOBILITY_CLASSES.index(mob)  # type: ignore[arg-type]
+        return MOBILITY_CLASSES.index(mob)
 
     def _link(self, i: int) -> LinkState:
         b = self._batch
@@ -297,12 +299,18 @@ class RadioModel:
             b = self._batch
             grants = list(self._grants.values())
             up = sharing.share(
-                b.serving, b.rate_ul, self._sending("UL"),
-                [(self._index[g.gpsi], g.ul_bps) for g in grants], self._n_cells,
+                b.serving,
+                b.rate_ul,
+                self._sending("UL"),
+                [(self._index[g.gpsi], g.ul_bps) for g in grants],
+                self._n_cells,
             )
             down = sharing.share(
-                b.serving, b.rate_dl, self._sending("DL"),
-                [(self._index[g.gpsi], g.dl_bps) for g in grants], self._n_cells,
+                b.serving,
+                b.rate_dl,
+                self._sending("DL"),
+                [(self._index[g.gpsi], g.dl_bps) for g in grants],
+                self._n_cells,
             )
             on = b.serving >= 0
             ul = np.where(on & ~np.isnan(self._ov.ul_bps), self._ov.ul_bps, up.rate)
@@ -340,7 +348,9 @@ class RadioModel:
         self._hist_flags[row, :n] = band + 4 * blocked
 
     def _window(self, i: int, start: float, end: float) -> NDArray[np.int64]:
-        lo = max(math.ceil(start / self._dt - 1e-9), int(self._attached_at[i]), self._step - self._hist_len + 1, 0)
+        lo = max(
+            math.ceil(start / self._dt - 1e-9), int(self._attached_at[i]), self._step - self._hist_len + 1, 0
+        )
         hi = min(math.floor(end / self._dt + 1e-9), self._step)
         return np.arange(lo, hi + 1, dtype=np.int64)
 
@@ -353,7 +363,7 @@ class RadioModel:
             rows = ks % self._hist_len
             flags = self._hist_flags[rows, i]
             return History(
-                times=ks * self._dt,
+                times=ks.astype(np.float64) * self._dt,
                 ul_bps=self._hist_ul[rows, i].astype(np.float64),
                 dl_bps=self._hist_dl[rows, i].astype(np.float64),
                 band=(flags & 3).astype(np.int8),
@@ -361,12 +371,16 @@ class RadioModel:
             )
 
     def statistics(self, gpsi: str, start: float, end: float) -> RateForecast | None:
-        """Statistics of the recorded rates in [start, end] (model time); None when no step is recorded there."""
+        """Statistics of the rates recorded in [start, end] (model time); None when none is recorded."""
         h = self.history(gpsi, start, end)
         if h.times.size == 0:
             return None
         return summarise(
-            gpsi, start, end, h.ul_bps, h.dl_bps,
+            gpsi,
+            start,
+            end,
+            h.ul_bps,
+            h.dl_bps,
             fr2_share=float(np.mean(h.band == FR2_CODE)),
             connected_share=float(np.mean(h.band > 0)),
             predicted=False,
@@ -374,7 +388,9 @@ class RadioModel:
 
     # --- forecasts --------------------------------------------------------------------------
 
-    def forecast(self, gpsi: str, start_offset_s: float, duration_s: float, *, samples: int = 32) -> RateForecast:
+    def forecast(
+        self, gpsi: str, start_offset_s: float, duration_s: float, *, samples: int = 32
+    ) -> RateForecast:
         """Monte-Carlo forecast over [now + start_offset, + duration] with today's cell load."""
         return self.forecast_many([gpsi], start_offset_s, duration_s, samples=samples)[gpsi]
 
@@ -410,21 +426,34 @@ class RadioModel:
     def _fkey(self, gpsi: str, start: float, duration: float, samples: int) -> tuple[object, ...]:
         return (gpsi, self._step, self._version, round(start, 6), round(duration, 6), samples)
 
-    def _simulate(self, gpsis: list[str], start: float, duration: float, samples: int) -> dict[str, RateForecast]:
+    def _simulate(
+        self, gpsis: list[str], start: float, duration: float, samples: int
+    ) -> dict[str, RateForecast]:
         rows = np.asarray([self._index[g] for g in gpsis], dtype=np.int64)
         idx = np.repeat(rows, samples)
         sub = self._batch.take(idx)
         sub.keys = rng.derive(self._batch.keys[rows], self._step, samples)
-        ov = Overrides(*(a[idx].copy() for a in _ov_arrays(self._ov)))
+        ov = self._ov.take(idx)
         up, down, _, _ = self._current_shares()
         sending_ul, sending_dl = self._sending("UL"), self._sending("DL")
-        fac_ul = np.stack([sharing.factors(up.free, up.active, int(self._batch.serving[r]), bool(sending_ul[r]))
-                           for r in rows])[np.arange(len(rows)).repeat(samples)]
-        fac_dl = np.stack([sharing.factors(down.free, down.active, int(self._batch.serving[r]), bool(sending_dl[r]))
-                           for r in rows])[np.arange(len(rows)).repeat(samples)]
+        per_ue = np.arange(len(rows)).repeat(samples)
+        serving = [int(self._batch.serving[r]) for r in rows]
+        fac_ul = np.stack(
+            [
+                sharing.factors(up.free, up.active, s, bool(sending_ul[r]))
+                for r, s in zip(rows, serving, strict=True)
+            ]
+        )[per_ue]
+        fac_dl = np.stack(
+            [
+                sharing.factors(down.free, down.active, s, bool(sending_dl[r]))
+                for r, s in zip(rows, serving, strict=True)
+            ]
+        )[per_ue]
         end = start + duration
         dt = max(self._dt, end / MAX_FORECAST_STEPS)
-        first, last = math.ceil(start / dt - 1e-9), max(math.ceil(end / dt - 1e-9), math.ceil(start / dt - 1e-9))
+        first = math.ceil(start / dt - 1e-9)
+        last = max(math.ceil(end / dt - 1e-9), first)
         n = len(idx)
         sum_ul, sum_dl, fr2, on = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         lanes = np.arange(n)
@@ -448,7 +477,11 @@ class RadioModel:
         for k, g in enumerate(gpsis):
             sl = slice(k * samples, (k + 1) * samples)
             result[g] = summarise(
-                g, t0 + start, t0 + end, sum_ul[sl] / points, sum_dl[sl] / points,
+                g,
+                t0 + start,
+                t0 + end,
+                sum_ul[sl] / points,
+                sum_dl[sl] / points,
                 fr2_share=float(fr2[sl].sum() / (points * samples)),
                 connected_share=float(on[sl].sum() / (points * samples)),
                 predicted=True,
@@ -485,7 +518,12 @@ class RadioModel:
             rate = float((ul if t.direction == "UL" else dl)[i]) / same
             s = int(self._batch.serving[i])
             return TransferInfo(
-                transfer_id, t.gpsi, t.direction, t.nbytes, t.started, rate,
+                transfer_id,
+                t.gpsi,
+                t.direction,
+                t.nbytes,
+                t.started,
+                rate,
                 self.scenario.cells[s].cell_id if s >= 0 else None,
             )
 
@@ -497,7 +535,7 @@ class RadioModel:
             self._changed()
 
     def grant_gbr(self, gpsi: str, ul_bps: float, dl_bps: float) -> str:
-        """Reserve a GBR for the UE in its serving cell (served before the equal sharing); returns the grant id."""
+        """Reserve a GBR for the UE in its serving cell, served before equal sharing; returns the grant id."""
         if not ul_bps >= 0:
             raise InvalidInput("ul_bps", "must be >= 0")
         if not dl_bps >= 0:
@@ -556,7 +594,7 @@ class RadioModel:
                 self._ov.dl_bps[i] = math.nan if dl_rate_bps is None else float(dl_rate_bps)
             at = np.asarray([i], dtype=np.int64)
             row = self._batch.take(at)
-            self._engine.evaluate(row, Overrides(*(a[at] for a in _ov_arrays(self._ov))), stepped=False)
+            self._engine.evaluate(row, self._ov.take(at), stepped=False)
             self._batch.put(at, row)
             self._changed()
             return self._link(i)
@@ -579,7 +617,3 @@ class RadioModel:
     def _changed(self) -> None:
         self._shares = None
         self._version += 1
-
-
-def _ov_arrays(ov: Overrides) -> tuple[NDArray[np.int8], NDArray[np.int8], F64, F64]:
-    return ov.blocked, ov.connected, ov.ul_bps, ov.dl_bps

@@ -39,12 +39,7 @@ def umi_los(d2d: ArrayLike, fc_ghz: float, h_bs: float = 10.0, h_ut: float = 1.5
     d3 = distance_3d(d, h_bs, h_ut)
     dbp = breakpoint_distance(h_bs, h_ut, fc_ghz)
     pl1 = 32.4 + 21.0 * np.log10(d3) + 20.0 * np.log10(fc_ghz)
-    pl2 = (
-        32.4
-        + 40.0 * np.log10(d3)
-        + 20.0 * np.log10(fc_ghz)
-        - 9.5 * np.log10(dbp**2 + (h_bs - h_ut) ** 2)
-    )
+    pl2 = 32.4 + 40.0 * np.log10(d3) + 20.0 * np.log10(fc_ghz) - 9.5 * np.log10(dbp**2 + (h_bs - h_ut) ** 2)
     out: F64 = np.where(d <= dbp, pl1, pl2)
     return out
 
@@ -87,7 +82,9 @@ def p_los(env: Environment, d2d: ArrayLike, h_ut: float = 1.5) -> F64:
     return out
 
 
-def path_loss(env: Environment, los: ArrayLike, d2d: ArrayLike, fc_ghz: float, h_bs: float, h_ut: float) -> F64:
+def path_loss(
+    env: Environment, los: ArrayLike, d2d: ArrayLike, fc_ghz: float, h_bs: float, h_ut: float
+) -> F64:
     """Path loss for the LOS state ``los`` (bool array broadcast against ``d2d``)."""
     if env == "UMi":
         out: F64 = np.where(los, umi_los(d2d, fc_ghz, h_bs, h_ut), umi_nlos(d2d, fc_ghz, h_bs, h_ut))

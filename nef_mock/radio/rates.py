@@ -15,12 +15,37 @@ N_PRB: dict[Band, dict[int, dict[int, int]]] = {
     "FR1": {
         15: {5: 25, 10: 52, 15: 79, 20: 106, 25: 133, 30: 160, 35: 188, 40: 216, 45: 242, 50: 270},
         30: {
-            5: 11, 10: 24, 15: 38, 20: 51, 25: 65, 30: 78, 35: 92, 40: 106, 45: 119, 50: 133,
-            60: 162, 70: 189, 80: 217, 90: 245, 100: 273,
+            5: 11,
+            10: 24,
+            15: 38,
+            20: 51,
+            25: 65,
+            30: 78,
+            35: 92,
+            40: 106,
+            45: 119,
+            50: 133,
+            60: 162,
+            70: 189,
+            80: 217,
+            90: 245,
+            100: 273,
         },
         60: {
-            10: 11, 15: 18, 20: 24, 25: 31, 30: 38, 35: 44, 40: 51, 45: 58, 50: 65,
-            60: 79, 70: 93, 80: 107, 90: 121, 100: 135,
+            10: 11,
+            15: 18,
+            20: 24,
+            25: 31,
+            30: 38,
+            35: 44,
+            40: 51,
+            45: 58,
+            50: 65,
+            60: 79,
+            70: 93,
+            80: 107,
+            90: 121,
+            100: 135,
         },
     },
     "FR2": {
@@ -45,7 +70,9 @@ def n_prb(band: Band, bandwidth_mhz: float, scs_khz: int) -> int:
         raise ValueError(f"{band} has no {scs_khz} kHz SCS; choose one of {sorted(N_PRB[band])}")
     bw = int(round(bandwidth_mhz))
     if bw != bandwidth_mhz or bw not in by_scs:
-        raise ValueError(f"{band} at {scs_khz} kHz has no {bandwidth_mhz:g} MHz channel; choose one of {sorted(by_scs)}")
+        raise ValueError(
+            f"{band} at {scs_khz} kHz has no {bandwidth_mhz:g} MHz channel; choose one of {sorted(by_scs)}"
+        )
     return by_scs[bw]
 
 
@@ -58,7 +85,7 @@ def numerology(scs_khz: int) -> int:
 
 def symbol_duration_s(scs_khz: int) -> float:
     """T_s^µ = 10⁻³ / (14·2^µ), the average OFDM symbol duration with normal CP."""
-    return 1e-3 / (14 * 2 ** numerology(scs_khz))
+    return 1e-3 / (14 * (1 << numerology(scs_khz)))
 
 
 def modulation_order(qam: int) -> int:
@@ -83,9 +110,8 @@ def max_data_rate_bps(
         raise ValueError(f"scaling factor must be one of {SCALING_FACTORS}")
     prb = n_prb(band, bandwidth_mhz, scs_khz)
     qm = modulation_order(qam)
-    return (
-        layers * qm * scaling * R_MAX * (prb * 12 / symbol_duration_s(scs_khz)) * (1 - OVERHEAD[band][direction])
-    )
+    per_second = prb * 12 / symbol_duration_s(scs_khz)
+    return float(layers * qm * scaling * R_MAX * per_second * (1 - OVERHEAD[band][direction]))
 
 
 def spectral_efficiency(sinr_db: ArrayLike, alpha: float, sinr_min_db: float, se_max: float) -> F64:

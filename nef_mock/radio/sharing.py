@@ -55,10 +55,10 @@ def share(
         satisfied.append(bool(fits))
     free = np.maximum(0.0, 1.0 - used)
     active = np.bincount(serving[on & sending], minlength=n_cells).astype(np.int64)
-    cell = np.maximum(serving, 0)
-    denom = active[cell] + np.where(sending, 0, 1)
-    rate: F64 = np.where(on, link_rate * np.minimum(1.0, reserved + free[cell] / denom), 0.0)
-    return Shares(rate=rate, free=free, active=active, satisfied=tuple(satisfied))
+    at = np.maximum(serving, 0)
+    denom = active[at] + np.where(sending, 0, 1)
+    out: F64 = np.where(on, link_rate * np.minimum(1.0, reserved + free[at] / denom), 0.0)
+    return Shares(rate=out, free=free, active=active, satisfied=tuple(satisfied))
 
 
 def factors(free: F64, active: I64, serving: int, sending: bool) -> F64:
