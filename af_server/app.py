@@ -35,7 +35,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis, close_redis = await connect(settings.redis_url, settings.state_dir)
-        store = Store(redis)
+        store = Store(redis, settings.redis_prefix)
         nef = None
         if settings.nef_url:
             nef = NefClient(

@@ -32,6 +32,7 @@ from af_server.settings import AfSettings
 from af_server.store import Store
 from flcore.codecs import CodecError
 from flcore.data import ImageSet, load_fashion_mnist
+from flcore.models import model_info
 from flcore.problem import ProblemError
 from flcore.training import evaluate
 from flcore.wire import BodyError, parse_content_length, read_exactly
@@ -289,7 +290,8 @@ class Coordinator:
                 await asyncio.to_thread(_apply, model, update)
         else:
             model.bump()
-        if (rnd.round_no + 1) % spec.eval_every == 0 or rnd.round_no + 1 == spec.rounds:
+        evaluable = model_info(spec.model).input_shape == (1, 28, 28)  # payload-only models are not evaluated
+        if evaluable and ((rnd.round_no + 1) % spec.eval_every == 0 or rnd.round_no + 1 == spec.rounds):
             accuracy, loss = await asyncio.to_thread(evaluate, model.module, self.test_set())
             self.metrics.accuracy.set(accuracy)
         path = await asyncio.to_thread(model.save, self.checkpoints)
@@ -427,8 +429,9 @@ class Coordinator:
             try:
                 norm = await asyncio.to_thread(rnd.aggregator.add, buf, float(samples))
             except CodecError as exc:
-                self.metrics.updates.labels("rejected").inc()
-                rnd.record(gpsi, "rejected", detail=str(exc), **extra)
+                # refused, not counted yet: the UE may still send a good update before the deadline
+                rnd.rejections[gpsi] = str(exc)
+                await self.store.unclaim_upload(job_id, round_no, gpsi)
                 raise ProblemError(
                     400, f"update refused: {exc}", cause="INVALID_UPDATE", invalid=[(exc.param, str(exc))]
                 ) from None

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from flcore.codecs import encode
 from flcore.models import ModelSpec, build_model, float_state, model_spec
 from flcore.wire import bytes_to_state, state_to_bytes
 
@@ -21,6 +22,7 @@ class GlobalModel:
     module: nn.Module
     spec: ModelSpec = field(init=False)
     _wire: bytes | None = field(default=None, init=False, repr=False)
+    _coded: dict[str, bytes] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.spec = model_spec(float_state(self.module))
@@ -39,6 +41,12 @@ class GlobalModel:
             self._wire = state_to_bytes(self.module.state_dict(), meta)
         return self._wire
 
+    def coded(self, codec: str) -> bytes:
+        """The model's floating state through an update codec (e.g. the TR's 8-bit model), once per version."""
+        if codec not in self._coded:
+            self._coded = {codec: encode(self.state(), codec=codec)}
+        return self._coded[codec]
+
     @property
     def etag(self) -> str:
         return f'"{self.job_id}-v{self.version}"'
@@ -46,6 +54,7 @@ class GlobalModel:
     def bump(self) -> None:
         self.version += 1
         self._wire = None
+        self._coded = {}
 
     def save(self, directory: Path) -> Path:
         """Write the checkpoint atomically (temp file + rename) so a crash never leaves half a file."""

@@ -25,6 +25,7 @@ class ActiveRound:
     started_mono: float = field(default_factory=time.monotonic)
     records: dict[str, UeRecord] = field(default_factory=dict)
     inflight: set[str] = field(default_factory=set)
+    rejections: dict[str, str] = field(default_factory=dict)
     closed: bool = False
     all_in: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,7 +80,10 @@ class ActiveRound:
         return rec
 
     def close(self) -> list[UeRecord]:
-        """Stop accepting; every chosen UE without a record is missing."""
+        """Stop accepting; every chosen UE without a good update is rejected (if it sent a bad one) or missing."""
         self.closed = True
-        missing = [self.record(g, "missing") for g in self.choices if g not in self.records]
-        return missing
+        return [
+            self.record(g, "rejected", detail=self.rejections[g]) if g in self.rejections else self.record(g, "missing")
+            for g in self.choices
+            if g not in self.records
+        ]

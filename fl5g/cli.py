@@ -69,6 +69,7 @@ def demo_cmd(
         with Stack(ues=ues, alpha=alpha, seed=seed) as stack:
             console.print(f"NEF mock {stack.nef_url}  AF {stack.af_url}  UE processes: "
                           f"{sum(1 for p in stack.procs if p.name.startswith('ue'))}")
+            stack.wait_ues_registered()
             result = run_job(stack, spec, console)
             wall = time.monotonic() - t0
             out = write_report(report, result, stack, wall)

@@ -181,6 +181,24 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"no AF became ready after {timeout}s")
 
+    def wait_ues_registered(self, timeout: float = 120.0) -> None:
+        """Block until every UE of every UE process has registered with the AF."""
+        end = time.monotonic() + timeout
+        ue_procs = [p for p in self.procs if p.name.startswith("ue")]
+        while time.monotonic() < end:
+            registered = 0
+            for p in ue_procs:
+                if p.popen.poll() is not None:
+                    raise RuntimeError(f"{p.name} exited with {p.popen.returncode}:\n{tail(p.log)}")
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    r = httpx.get(f"{p.url}/status", timeout=2.0)
+                    if r.status_code == 200:
+                        registered += sum(1 for u in r.json()["ues"] if u["registered"])
+            if registered >= self.ues:
+                return
+            time.sleep(0.2)  # polling the UE processes, bounded by timeout
+        raise TimeoutError(f"not all {self.ues} UEs registered within {timeout}s")
+
     def operator(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.af_url, headers={"Authorization": f"Bearer {self.operator_token}"}, timeout=30.0

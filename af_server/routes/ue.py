@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -70,13 +71,18 @@ async def download_model(
     coord: LeaderDep,
     metrics: MetricsDep,
     if_none_match: Annotated[str | None, Header()] = None,
+    codec: Annotated[
+        Literal["none", "int8"] | None,
+        Query(description="int8: the 8-bit model of TR 22.874 (a quarter of fp32); default: the full state"),
+    ] = None,
 ) -> Response:
     """The global model as a safetensors body, its version in the ETag."""
     model = coord.model_for_download(job_id)
-    headers = {"ETag": model.etag, "Fl5g-Model-Version": str(model.version)}
-    if if_none_match == model.etag:
+    etag = model.etag if codec is None else f'{model.etag[:-1]}-{codec}"'
+    headers = {"ETag": etag, "Fl5g-Model-Version": str(model.version)}
+    if if_none_match == etag:
         return Response(status_code=304, headers=headers)
-    body = model.wire()
+    body = model.wire() if codec is None else await asyncio.to_thread(model.coded, codec)
     metrics.transfer_bytes.labels("dl").inc(len(body))
     headers["Content-Length"] = str(len(body))
     return StreamingResponse(aiter_chunks(body), media_type=SAFETENSORS, headers=headers)
