@@ -21,3 +21,4 @@ class CellInfo:
     position: tuple[float, float]
     bandwidth_mhz: float
     scs_khz: int
+    azimuth_deg: float | None = None  # boresight of a sector antenna (compass, 0 = +y); None = omni

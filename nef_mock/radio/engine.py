@@ -34,12 +34,15 @@ class Cells:
 
     pos: F64
     fr2: B
+    azimuth: F64  # NaN = omni
     groups: list[tuple[Environment, float, float, I64]]  # (environment, f_c, h_BS, columns)
     sigma_los: F64
     sigma_nlos: F64
     dcorr_los: F64
     dcorr_nlos: F64
-    budget_ul: F64  # SNR = budget − path loss − shadowing − blockage
+    beamwidth: F64
+    sector_max_loss: F64
+    budget_ul: F64  # SNR = budget − path loss − shadowing − blockage − off-boresight loss
     budget_dl: F64
     blockage_db: F64
     occupied_hz: F64
@@ -56,7 +59,7 @@ class Cells:
     def of(cls, sc: Scenario) -> Cells:
         cols: dict[tuple[Environment, float, float], list[int]] = {}
         v: dict[str, list[float]] = {
-            f.name: [] for f in fields(cls) if f.name not in {"pos", "fr2", "groups"}
+            f.name: [] for f in fields(cls) if f.name not in {"pos", "fr2", "groups", "azimuth"}
         }
         for i, cell in enumerate(sc.cells):
             bp = sc.bands[cell.band]
@@ -79,6 +82,8 @@ class Cells:
                 + bp.ue_gain_dbi
                 - _noise_dbm(bw, bp.ue_noise_figure_db),
                 "blockage_db": bp.blockage_loss_db,
+                "beamwidth": bp.sector_beamwidth_deg,
+                "sector_max_loss": bp.sector_max_loss_db,
                 "occupied_hz": bw,
                 "layers_ul": bp.ul.layers,
                 "layers_dl": bp.dl.layers,
@@ -101,6 +106,7 @@ class Cells:
         return cls(
             pos=np.asarray([c.position for c in sc.cells], dtype=np.float64),
             fr2=np.asarray([c.band == "FR2" for c in sc.cells]),
+            azimuth=np.asarray([np.nan if c.azimuth_deg is None else c.azimuth_deg for c in sc.cells]),
             groups=[(env, fc, h, np.asarray(ix, dtype=np.int64)) for (env, fc, h), ix in cols.items()],
             layers_ul=np.asarray(v["layers_ul"], dtype=np.int64),
             layers_dl=np.asarray(v["layers_dl"], dtype=np.int64),
@@ -141,6 +147,8 @@ class UeBatch:
     los: B  # (N, C)
     z: F64  # (N, C) standard-normal shadowing state
     since_los: F64
+    fr2_good: F64  # s for which FR2 has been good enough to return to, while on FR1
+    fr2_bad: F64  # s for which FR2 has been below threshold, while on FR2
     blocked: B
     serving: I64
     handover: B
@@ -189,6 +197,7 @@ class Engine:
         self.sc = scenario
         self.grid = mobility.Grid.of(scenario.area)
         self.cells = Cells.of(scenario)
+        self.sectored = bool(np.isfinite(self.cells.azimuth).any())
 
     def spawn(self, keys: rng.U64, cls: I8, fixed: F64) -> UeBatch:
         n, c = len(keys), len(self.cells.fr2)
@@ -202,6 +211,8 @@ class Engine:
             los=np.zeros((n, c), dtype=bool),
             z=rng.normal(keys, 0, rng.SHADOW_A, c),
             since_los=zero.copy(),
+            fr2_good=zero.copy(),
+            fr2_bad=zero.copy(),
             blocked=u < blockage.stationary_blocked(self.sc.blockage),
             serving=np.full(n, NO_CELL, dtype=np.int64),
             handover=np.zeros(n, dtype=bool),
@@ -233,7 +244,9 @@ class Engine:
     def snr(self, b: UeBatch, forced_blocked: I8) -> tuple[F64, F64]:
         """(UL, DL) SNR in dB for every row and cell; noise-limited, as beamformed FR2 allows."""
         c = self.cells
-        d2d = np.hypot(b.mob.pos[:, None, 0] - c.pos[None, :, 0], b.mob.pos[:, None, 1] - c.pos[None, :, 1])
+        dx = b.mob.pos[:, None, 0] - c.pos[None, :, 0]
+        dy = b.mob.pos[:, None, 1] - c.pos[None, :, 1]
+        d2d = np.hypot(dx, dy)
         h_ut = self.sc.mobility.ue_height_m
         pl = np.empty_like(d2d)
         for env, fc, h_bs, cols in self.groups():
@@ -243,12 +256,16 @@ class Engine:
         sf = shadowing.shadow_db(b.z, b.los, c.sigma_los, c.sigma_nlos)
         blocked = np.where(forced_blocked >= 0, forced_blocked == 1, b.blocked)
         loss = pl + sf + np.where(blocked[:, None], c.blockage_db, 0.0)
+        if self.sectored:
+            off = (np.degrees(np.arctan2(dx, dy)) - c.azimuth + 180.0) % 360.0 - 180.0
+            sector = np.minimum(12.0 * (off / c.beamwidth) ** 2, c.sector_max_loss)
+            loss += np.where(np.isnan(c.azimuth), 0.0, sector)
         return c.budget_ul - loss, c.budget_dl - loss
 
     def groups(self) -> list[tuple[Environment, float, float, I64]]:
         return self.cells.groups
 
-    def evaluate(self, b: UeBatch, ov: Overrides, *, stepped: bool) -> None:
+    def evaluate(self, b: UeBatch, ov: Overrides, *, dt: float = 0.0) -> None:
         """SNR, serving cell (max SNR, 3 dB hysteresis, FR1 when FR2 is below threshold) and rates."""
         n = len(b)
         if n == 0:
@@ -260,7 +277,13 @@ class Engine:
         m1 = np.where(~c.fr2[None, :], metric, -np.inf)
         prev = b.serving
         prev_fr2 = (prev >= 0) & c.fr2[np.maximum(prev, 0)]
-        use2 = m2.max(1) >= sel.fr2_min_snr_db + np.where(prev_fr2, 0.0, sel.hysteresis_db)
+        fr2_ok = m2.max(1) >= sel.fr2_min_snr_db + np.where(prev_fr2, 0.0, sel.hysteresis_db)
+        on_fr1 = (prev >= 0) & ~prev_fr2
+        if dt > 0:
+            b.fr2_good = np.where(on_fr1 & fr2_ok, b.fr2_good + dt, 0.0)
+            b.fr2_bad = np.where(prev_fr2 & ~fr2_ok, b.fr2_bad + dt, 0.0)
+        hanging_on = prev_fr2 & (b.fr2_bad < sel.fr2_drop_s - 1e-9)
+        use2 = (fr2_ok & (~on_fr1 | (b.fr2_good >= sel.fr2_return_s - 1e-9))) | hanging_on
         use1 = ~use2 & (m1.max(1) >= sel.fr1_min_snr_db)
         force_on = (ov.connected == 1) & ~use2 & ~use1
         use1 |= force_on & np.isfinite(m1.max(1))
@@ -272,7 +295,7 @@ class Engine:
         keep = prev_in_layer & (layer[rows, np.maximum(prev, 0)] >= layer[rows, best] - sel.hysteresis_db)
         serving = np.where(keep, prev, best)
         serving = np.where((use1 | use2) & (ov.connected != 0), serving, NO_CELL)
-        if stepped:
+        if dt > 0:
             b.handover = (prev >= 0) & (serving >= 0) & (serving != prev)
         b.serving = serving
         s = np.where(serving >= 0, serving, metric.argmax(1))
@@ -301,7 +324,8 @@ class Engine:
             **common,
         )
         # A cell change interrupts the link for part of the step (radio.md §8.6).
-        keep_share = np.where(b.handover, max(0.0, 1.0 - sel.handover_interruption_s / self.sc.step_s), 1.0)
+        keep = max(0.0, 1.0 - sel.handover_interruption_s / max(dt, self.sc.step_s))
+        keep_share = np.where(b.handover, keep, 1.0)
         on = serving >= 0
         b.rate_ul = np.where(on, ul * keep_share, 0.0)
         b.rate_dl = np.where(on, dl * keep_share, 0.0)

@@ -170,7 +170,7 @@ class RadioModel:
         while self._step < target:
             self._step += 1
             self._engine.advance(self._batch, self._step, self._dt)
-            self._engine.evaluate(self._batch, self._ov, stepped=True)
+            self._engine.evaluate(self._batch, self._ov, dt=self._dt)
             self._shares = None
             self._record()
 
@@ -235,7 +235,7 @@ class RadioModel:
             karr, np.asarray(classes, np.int8), np.asarray(fixed, np.float64).reshape(-1, 2)
         )
         ov = Overrides.none(len(specs))
-        self._engine.evaluate(new, ov, stepped=False)
+        self._engine.evaluate(new, ov)
         self._batch = UeBatch.concat(self._batch, new)
         self._ov = self._ov.extended(ov)
         start = len(self._gpsis)
@@ -460,7 +460,7 @@ class RadioModel:
         for j in range(last + 1):
             if j > 0:
                 self._engine.advance(sub, j, dt)
-                self._engine.evaluate(sub, ov, stepped=True)
+                self._engine.evaluate(sub, ov, dt=dt)
             if j < first:
                 continue
             cell = np.maximum(sub.serving, 0)
@@ -594,7 +594,7 @@ class RadioModel:
                 self._ov.dl_bps[i] = math.nan if dl_rate_bps is None else float(dl_rate_bps)
             at = np.asarray([i], dtype=np.int64)
             row = self._batch.take(at)
-            self._engine.evaluate(row, self._ov.take(at), stepped=False)
+            self._engine.evaluate(row, self._ov.take(at))
             self._batch.put(at, row)
             self._changed()
             return self._link(i)

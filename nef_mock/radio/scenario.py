@@ -48,6 +48,9 @@ class BandProfile(_Strict):
     ue_gain_dbi: float = 8.0
     ue_noise_figure_db: float = 10.0
     blockage_loss_db: float = 30.0
+    # TR 38.901 Table 7.3-1 element pattern, for cells with an azimuth
+    sector_beamwidth_deg: float = 65.0
+    sector_max_loss_db: float = 30.0
     tdd_ul: float = Field(default=0.2, ge=0.0, le=1.0)
     tdd_dl: float = Field(default=0.75, ge=0.0, le=1.0)
     ul: Capability = Capability(layers=1, qam=64)
@@ -64,10 +67,20 @@ class LinkAbstraction(_Strict):
 
 
 class Selection(_Strict):
+    """Serving cell: max SNR (``metric``) with hysteresis; FR1 when FR2 is below ``fr2_min_snr_db``.
+
+    A UE leaves FR2 only after its FR2 SNR has stayed below the threshold for ``fr2_drop_s``
+    (radio link failure, T310-like), so a short blockage is a rate dip, not a switch; it comes back
+    only after FR2 has been good (threshold + hysteresis) for ``fr2_return_s``: measurement,
+    time-to-trigger and secondary-cell addition take seconds.
+    """
+
     fr2_min_snr_db: float = -5.0
     fr1_min_snr_db: float = -10.0
     hysteresis_db: float = 3.0
-    metric: Literal["UL", "DL"] = "DL"
+    metric: Literal["UL", "DL"] = "UL"
+    fr2_drop_s: float = Field(default=1.0, ge=0.0)
+    fr2_return_s: float = Field(default=3.0, ge=0.0)
     handover_interruption_s: float = Field(default=0.05, ge=0.0)
 
 
