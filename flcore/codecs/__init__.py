@@ -69,7 +69,8 @@ def encode(update: Mapping[str, torch.Tensor], *, codec: str, byte_budget: int |
     warms up from 25 % to it), ``state`` (residuals and momentum; without it there is no error feedback)
     and options ``mode`` (``global``/``tensor``), ``values`` (``f32``/``int8``), ``block`` (int8 values per
     scale, 256), ``momentum`` (0.0), ``warmup`` (True), ``seed`` (0). ``int8`` takes ``block`` (0: one
-    scale per tensor). A refused update leaves ``state`` untouched.
+    scale per tensor); they ignore ``density`` and ``state``, so one call site serves every codec.
+    A refused update leaves ``state`` untouched.
     """
     _codec(codec)
     if byte_budget is not None and byte_budget < 0:
@@ -79,8 +80,6 @@ def encode(update: Mapping[str, torch.Tensor], *, codec: str, byte_budget: int |
         o = pop_opts(opts, topk.OPTIONS, codec)
         topk.check_options(o)
         return topk.encode(update, byte_budget, density, state, o)
-    if density is not None:
-        raise ValueError(f"codec {codec!r} takes no density")
     return dense.encode(update, codec, byte_budget, **pop_opts(opts, _DENSE_OPTS[codec], codec))
 
 
@@ -89,8 +88,6 @@ def encoded_size(spec: ModelSpec, *, codec: str, density: float | None = None, *
     _codec(codec)
     check_spec(spec)
     if codec != "topk":
-        if density is not None:
-            raise ValueError(f"codec {codec!r} takes no density")
         return dense.size(spec, codec, **pop_opts(opts, _DENSE_OPTS[codec], codec))
     o = pop_opts(opts, topk.OPTIONS, codec)
     topk.check_options(o)

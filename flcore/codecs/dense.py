@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 
 from flcore.codecs import quant
-from flcore.codecs.base import CHUNK, CODEC_VERSION, CodecError, nblocks
+from flcore.codecs.base import CHUNK, CODEC_VERSION, CodecError, nblocks, sqnorm
 from flcore.codecs.wire import Body, Entry, Writer, body_size
 from flcore.models import ModelSpec
 
@@ -102,9 +102,9 @@ def _none_into(body: Body, spec: ModelSpec, acc: Mapping[str, torch.Tensor] | No
     sq = 0.0
     for name in spec:
         # The norm pass doubles as the finiteness check: NaN or inf anywhere makes it non-finite.
-        tn = float(torch.linalg.vector_norm(body.torch(name))) if spec[name].numel else 0.0
-        _reject_norm(tn, None, name)
-        sq += tn * tn
+        tsq = sqnorm(body.torch(name))
+        _reject_norm(tsq, None, name)
+        sq += tsq
     norm = math.sqrt(sq)
     _reject_norm(norm, max_norm, "norm")
     if acc is not None:
@@ -129,7 +129,7 @@ def _int8_into(body: Body, spec: ModelSpec, acc: Mapping[str, torch.Tensor] | No
             dst = acc[name].view(-1) if add and acc is not None else None
             for a, b in quant.chunks(q.numel()):
                 v = quant.dequantize_chunk(q, sc, block, a, b, tmp)
-                sq += float(torch.linalg.vector_norm(v)) ** 2
+                sq += sqnorm(v)
                 if dst is not None:
                     dst[a:b].add_(v, alpha=weight)
         return math.sqrt(sq)

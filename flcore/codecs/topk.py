@@ -29,7 +29,15 @@ import numpy as np
 import torch
 
 from flcore.codecs import quant
-from flcore.codecs.base import CHUNK, CODEC_VERSION, CodecError, EncoderState, nblocks, spec_fingerprint
+from flcore.codecs.base import (
+    CHUNK,
+    CODEC_VERSION,
+    CodecError,
+    EncoderState,
+    nblocks,
+    spec_fingerprint,
+    sqnorm,
+)
 from flcore.codecs.wire import Body, Entry, Writer, body_size, header_bound
 from flcore.models import ModelSpec
 
@@ -414,7 +422,7 @@ class _Decoder:
             v = self.val[a:b] if self.values == "f32" else quant.dequantize_chunk(
                 self.val, self.scales, self.block, a, b, vbuf)
             if acc is None:
-                sq += float(torch.linalg.vector_norm(v)) ** 2
+                sq += sqnorm(v)
                 continue
             idx = torch.from_numpy(gaps)
             t0, t1 = np.searchsorted(starts, [gaps[0], gaps[-1]], side="right") - 1
