@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Response
@@ -22,6 +23,7 @@ from flcore.problem import ProblemError, install_problem_handlers
 from nef_mock.auth import TokenService
 from nef_mock.metrics import Metrics, MetricsMiddleware
 from nef_mock.notifier import Notifier
+from nef_mock.openapi import tidy
 from nef_mock.radio import RadioModel, load_scenario
 from nef_mock.routes import analytics, capif, monitoring, musa, qos
 from nef_mock.routes.common import NefState, Timebase
@@ -33,16 +35,24 @@ log = logging.getLogger(__name__)
 TICKS: tuple[Callable[[NefState], None], ...] = (monitoring.tick, qos.tick, analytics.tick, musa.tick)
 
 
+def _tick_all(state: NefState) -> None:
+    for tick in TICKS:
+        try:
+            tick(state)
+        except Exception:  # one API's failure must not stop the others' reports
+            log.exception("watcher %s failed", tick.__module__)
+
+
 async def _watch(state: NefState) -> None:
-    """Serve every subscription from the radio model, every ``watch_interval_s``."""
+    """Serve every subscription from the radio model, every ``watch_interval_s``.
+
+    The ticks run in a worker thread: forecasts cost CPU, and the event loop also paces UE transfers.
+    """
     loop = asyncio.get_running_loop()
+    state.notifier.bind(loop)
     while True:
         started = loop.time()
-        for tick in TICKS:
-            try:
-                tick(state)
-            except Exception:  # one bad subscription must not stop the others' reports
-                log.exception("watcher %s failed", tick.__module__)
+        await asyncio.to_thread(_tick_all, state)
         await asyncio.sleep(max(0.0, state.settings.watch_interval_s - (loop.time() - started)))
 
 
@@ -124,6 +134,15 @@ def create_app(
         app.include_router(router)
     app.include_router(qos.catalogue_router)
     app.include_router(emulator_router)
+
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = tidy(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/livez", include_in_schema=False)
     async def livez() -> JSONResponse:

@@ -39,13 +39,30 @@ class Notifier:
         self._timeout_s = timeout_s
         self._max_inflight = max_inflight
         self._tasks: set[asyncio.Task[str]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop that owns the HTTP client; ``send`` from other threads hands over to it."""
+        self._loop = loop
 
     @property
     def inflight(self) -> int:
         return len(self._tasks)
 
     def send(self, api: str, url: str, body: Any) -> None:
-        """Queue one notification in the background."""
+        """Queue one notification in the background (callable from the loop or from a worker thread)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None or self._loop.is_closed():
+                log.warning("notification to %s dropped: no event loop", url)
+                self._metrics.notifications.labels(api=api, outcome="dropped").inc()
+                return
+            self._loop.call_soon_threadsafe(self._spawn, api, url, body)
+            return
+        self._spawn(api, url, body)
+
+    def _spawn(self, api: str, url: str, body: Any) -> None:
         if len(self._tasks) >= self._max_inflight:
             log.warning("notification to %s dropped: %d already in flight", url, len(self._tasks))
             self._metrics.notifications.labels(api=api, outcome="dropped").inc()

@@ -55,7 +55,8 @@ class NefSettings(BaseSettings):
     notify_max_inflight: int = Field(default=256, ge=1)
     watch_interval_s: float = Field(default=0.1, gt=0)
     analytics_eval_interval_s: float = Field(default=1.0, gt=0)
-    default_window_s: float = Field(default=60.0, gt=0)
+    default_window_s: float = Field(default=10.0, gt=0)
+    forecast_horizon_s: float = Field(default=30.0, gt=0)
     now_tolerance_s: float = Field(default=1.0, ge=0)
     max_subscriptions: int = Field(default=10_000, ge=1)
 

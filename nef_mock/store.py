@@ -7,6 +7,7 @@ the NEF's private runtime state (grants, last reports, counters) that never leav
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,16 +36,19 @@ class SubscriptionStore:
     def __init__(self, max_subscriptions: int = 10_000) -> None:
         self._subs: dict[tuple[str, str, str], Subscription] = {}
         self._max = max_subscriptions
+        # The background watcher runs in a worker thread while handlers run on the event loop.
+        self._lock = threading.Lock()
 
     def new_id(self) -> str:
         return secrets.token_hex(8)
 
     def add(self, sub: Subscription) -> Subscription:
-        if len(self._subs) >= self._max:
-            raise ProblemError(
-                429, f"the NEF holds {self._max} subscriptions already", cause="TOO_MANY_SUBSCRIPTIONS"
-            )
-        self._subs[(sub.api, sub.owner, sub.sub_id)] = sub
+        with self._lock:
+            if len(self._subs) >= self._max:
+                raise ProblemError(
+                    429, f"the NEF holds {self._max} subscriptions already", cause="TOO_MANY_SUBSCRIPTIONS"
+                )
+            self._subs[(sub.api, sub.owner, sub.sub_id)] = sub
         return sub
 
     def get(self, api: str, owner: str, sub_id: str) -> Subscription:
@@ -59,21 +63,26 @@ class SubscriptionStore:
         return sub
 
     def remove(self, api: str, owner: str, sub_id: str) -> Subscription:
-        sub = self.get(api, owner, sub_id)
-        del self._subs[(api, owner, sub_id)]
+        with self._lock:
+            sub = self.get(api, owner, sub_id)
+            del self._subs[(api, owner, sub_id)]
         return sub
 
     def discard(self, sub: Subscription) -> None:
-        self._subs.pop((sub.api, sub.owner, sub.sub_id), None)
+        with self._lock:
+            if self._subs.get((sub.api, sub.owner, sub.sub_id)) is sub:
+                del self._subs[(sub.api, sub.owner, sub.sub_id)]
 
     def alive(self, sub: Subscription) -> bool:
         return self._subs.get((sub.api, sub.owner, sub.sub_id)) is sub
 
     def list(self, api: str, owner: str | None = None) -> list[Subscription]:
-        return [s for s in self._subs.values() if s.api == api and (owner is None or s.owner == owner)]
+        with self._lock:
+            return [s for s in self._subs.values() if s.api == api and (owner is None or s.owner == owner)]
 
     def __iter__(self) -> Iterator[Subscription]:
-        return iter(list(self._subs.values()))
+        with self._lock:
+            return iter(list(self._subs.values()))
 
     def __len__(self) -> int:
         return len(self._subs)

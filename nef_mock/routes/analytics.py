@@ -7,12 +7,14 @@ when crossings, cells or transfer-time levels change) as ``AnalyticsEventNotific
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
 from nef_mock.auth import require_api
@@ -24,7 +26,7 @@ from nef_mock.models.analytics import (
     TargetUeId,
 )
 from nef_mock.routes import analytics_calc as calc
-from nef_mock.routes.common import NefState, area_cells, base_url, created, iso, known_link, nef
+from nef_mock.routes.common import NefState, area_cells, created, iso, known_link, nef, resource_url
 from nef_mock.store import Subscription
 
 API = "3gpp-analyticsexposure"
@@ -35,7 +37,23 @@ RESULT_KEYS = {
     "E2E_DATA_VOL_TRANS_TIME": ("dataVlTrnsTmInfos", "dataVlTrnsTmIfs"),
 }
 
+# operationIds as in the 3GPP YAMLs where they have one (and unique within this document).
+OPERATION_IDS = {
+    "fetch": "FetchAnalyticsInfo",
+    "create_subscription": "CreateNewSubscription",
+    "list_subscriptions": "ReadAllSubscriptions",
+    "read_subscription": "ReadAnSubscription",
+    "replace_subscription": "FullyUpdateAnSubscription",
+    "delete_subscription": "DeleteAnSubscription",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    return OPERATION_IDS[route.name]
+
+
 router = APIRouter(
+    generate_unique_id_function=_operation_id,
     prefix=f"/{API}/v1",
     tags=[API],
     dependencies=[Depends(require_api(API))],
@@ -142,7 +160,7 @@ async def fetch(
     window = (rep.startTs, rep.endTs) if rep else (None, None)
     ev = _prepare(state, body.analyEvent, body.analyEventFilter, body.tgtUe, "", window)
     w = calc.window_or_400(state, *window, "/analyRep")
-    result = _compute(state, ev, w)
+    result = await asyncio.to_thread(_compute, state, ev, w)
     if not result:
         return Response(status_code=204)
     now = state.clock()
@@ -245,8 +263,8 @@ async def create_subscription(
 ) -> JSONResponse:
     """Subscribe to analytics; events this NEF cannot serve come back in ``failEventReports``."""
     sub_id = state.store.new_id()
-    url = f"{base_url(state, request)}/{API}/v1/{afId}/subscriptions/{sub_id}"
-    sub = _build(state, afId, sub_id, url, body)
+    url = resource_url(state, request, API, afId, sub_id)
+    sub = await asyncio.to_thread(_build, state, afId, sub_id, url, body)
     if _active(sub):
         state.store.add(sub)
     return created(sub.resource, url)
@@ -270,7 +288,7 @@ async def replace_subscription(
 ) -> JSONResponse:
     """Replace a subscription; reporting starts afresh."""
     old = state.store.get(API, afId, subscriptionId)
-    new = _build(state, afId, old.sub_id, old.url, body)
+    new = await asyncio.to_thread(_build, state, afId, old.sub_id, old.url, body)
     state.store.discard(old)
     if _active(new):
         state.store.add(new)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 SUPPORTED = ("QOS_SUSTAINABILITY", "UE_MOBILITY", "E2E_DATA_VOL_TRANS_TIME")
 MAX_MS = 2**31 - 1  # "never" within the window: a Uinteger cannot say infinity
 MAX_SLOTS = 6
+MAX_TS = 253402300798.0  # 9999-12-31T23:59:58Z: RFC 3339 has four-digit years
 DIRECTIONS = ("NORTH", "NORTHEAST", "EAST", "SOUTHEAST", "SOUTH", "SOUTHWEST", "WEST", "NORTHWEST")
 
 
@@ -45,8 +46,8 @@ class WindowSpansNow(Exception):
 
 def resolve_window(state: NefState, start: datetime | None, end: datetime | None, pointer: str) -> Window:
     now = state.clock()
-    t0 = start.timestamp() if start else now
-    t1 = end.timestamp() if end else max(t0, now) + state.settings.default_window_s
+    t0 = min(start.timestamp() if start else now, MAX_TS)
+    t1 = min(end.timestamp() if end else max(t0, now) + state.settings.default_window_s, MAX_TS + 1)
     if t1 <= t0:
         raise ProblemError(
             400, "endTs must be after startTs", invalid=[(f"{pointer}/endTs", "not after startTs")]
@@ -76,9 +77,11 @@ def forecasts(state: NefState, gpsis: list[str], w: Window) -> dict[str, RateFor
     if not gpsis:
         return {}
     if w.predicted:
-        scale = state.timebase.scale
-        offset = max(0.0, (w.start - state.clock()) * scale)
-        return state.radio.forecast_many(gpsis, offset, (w.end - w.start) * scale)
+        # Simulating far ahead costs CPU in proportion and says nothing more than the first minutes
+        # do (the model is stationary beyond them), so offset and length are capped at the horizon.
+        scale, horizon = state.timebase.scale, state.settings.forecast_horizon_s
+        offset = min(horizon, max(0.0, (w.start - state.clock()) * scale))
+        return state.radio.forecast_many(gpsis, offset, min(horizon, (w.end - w.start) * scale))
     start, end = state.timebase.model(w.start), state.timebase.model(w.end)
     return {g: fc for g in gpsis if (fc := state.radio.statistics(g, start, end)) is not None}
 
@@ -90,7 +93,8 @@ def _ms(seconds: float) -> int:
 
 
 def _ms2(var_s2: float) -> float:
-    return float(var_s2 * 1e6) if math.isfinite(var_s2) else float(MAX_MS) ** 2
+    var = var_s2 * 1e6
+    return float(var) if math.isfinite(var) and var < MAX_MS**2 else float(MAX_MS) ** 2
 
 
 def confidence(fc: RateForecast) -> int:

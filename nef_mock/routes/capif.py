@@ -11,12 +11,26 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
 from nef_mock.auth import Principal, TokenError, TokenService, bearer_principal
 from nef_mock.models.capif import AccessTokenErr, AccessTokenRsp, SecurityNotification
 
-router = APIRouter(prefix="/capif-security/v1", tags=["capif-security"])
+# operationIds as in the 3GPP YAMLs where they have one (and unique within this document).
+OPERATION_IDS = {
+    "token": "ObtainAccessToken",
+    "revoke": "RevokeInvokerAuthorization",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    return OPERATION_IDS[route.name]
+
+
+router = APIRouter(
+    prefix="/capif-security/v1", tags=["capif-security"], generate_unique_id_function=_operation_id
+)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKEN_REQUEST = {
     "required": True,

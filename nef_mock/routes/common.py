@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -142,8 +143,10 @@ def area_cells(state: NefState, area: dict[str, Any] | None) -> set[str] | None:
     return {cid for cid, c in cells_by_id(state).items() if cid in ids or c.tac.lower() in tacs}
 
 
-def base_url(state: NefState, request: Request) -> str:
-    return (state.settings.public_url or str(request.base_url)).rstrip("/")
+def resource_url(state: NefState, request: Request, api: str, owner: str, sub_id: str) -> str:
+    """``{apiRoot}/<apiName>/v1/{afId}/subscriptions/{subscriptionId}``, the owner percent-encoded."""
+    root = (state.settings.public_url or str(request.base_url)).rstrip("/")
+    return f"{root}/{api}/v1/{quote(owner, safe='')}/subscriptions/{sub_id}"
 
 
 def created(resource: dict[str, Any], url: str) -> JSONResponse:

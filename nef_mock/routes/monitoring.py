@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
@@ -23,7 +24,7 @@ from nef_mock.models.monitoring import (
     MonitoringEventSubscription,
     PatchItem,
 )
-from nef_mock.routes.common import NefState, base_url, created, iso, known_link, nef, user_location
+from nef_mock.routes.common import NefState, created, iso, known_link, nef, resource_url, user_location
 from nef_mock.routes.jsonpatch import apply_json_patch, validation_problem
 from nef_mock.store import Subscription
 
@@ -32,7 +33,23 @@ SUPPORTED = ("LOCATION_REPORTING", "LOSS_OF_CONNECTIVITY", "UE_REACHABILITY")
 # TS 29.522 lossOfConnectReason: 7 = maximum detection timer expired (the radio link is gone).
 LOSS_REASON_DETECTION_TIMER = 7
 
+# operationIds as in the 3GPP YAMLs where they have one (and unique within this document).
+OPERATION_IDS = {
+    "create_subscription": "CreateMonitoringEventSubscription",
+    "list_subscriptions": "FetchAllMonitoringEventSubscriptions",
+    "read_subscription": "FetchIndMonitoringEventSubscription",
+    "replace_subscription": "UpdateIndMonitoringEventSubscription",
+    "modify_subscription": "ModifyIndMonitoringEventSubscription",
+    "delete_subscription": "DeleteIndMonitoringEventSubscription",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    return OPERATION_IDS[route.name]
+
+
 router = APIRouter(
+    generate_unique_id_function=_operation_id,
     prefix=f"/{API}/v1",
     tags=[API],
     dependencies=[Depends(require_api(API))],
@@ -164,7 +181,7 @@ async def create_subscription(
     if body.maximumNumberOfReports == 1 and report is not None:
         return JSONResponse(report, status_code=200)
     sub_id = state.store.new_id()
-    url = f"{base_url(state, request)}/{API}/v1/{scsAsId}/subscriptions/{sub_id}"
+    url = resource_url(state, request, API, scsAsId, sub_id)
     resource["self"] = url
     sub = Subscription(API, scsAsId, sub_id, url, resource, state.clock(), watch)
     if body.immediateRep and report is not None:

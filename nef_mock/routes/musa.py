@@ -9,17 +9,28 @@ qualifies, nothing is sent. UEs unknown to the network never qualify.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
 from nef_mock.auth import require_api
 from nef_mock.models.musa import MemUeSelectAssistSubsc
 from nef_mock.routes import analytics_calc as calc
-from nef_mock.routes.common import NefState, air_delay_ms, area_cells, base_url, check_gpsi, created, iso, nef
+from nef_mock.routes.common import (
+    NefState,
+    air_delay_ms,
+    area_cells,
+    check_gpsi,
+    created,
+    iso,
+    nef,
+    resource_url,
+)
 from nef_mock.store import Subscription
 
 API = "3gpp-musa"
@@ -44,7 +55,22 @@ EVALUATED = (
     "dnnFilters",
 )
 
+# operationIds as in the 3GPP YAMLs where they have one (and unique within this document).
+OPERATION_IDS = {
+    "create_subscription": "CreateMemberUESelectionAssistanceSubcription",
+    "list_subscriptions": "ReadAllMemberUESelectionAssistanceSubscriptions",
+    "read_subscription": "ReadMemberUESelectionAssistanceSubscription",
+    "replace_subscription": "UpdateMemberUESelectionAssistanceSubscription",
+    "delete_subscription": "DeleteMemberUESelectionAssistanceSubscription",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    return OPERATION_IDS[route.name]
+
+
 router = APIRouter(
+    generate_unique_id_function=_operation_id,
     prefix=f"/{API}/v1",
     tags=[API],
     dependencies=[Depends(require_api(API))],
@@ -158,14 +184,20 @@ def _check(body: MemUeSelectAssistSubsc) -> dict[str, Any]:
     return resource
 
 
-def _run(state: NefState, sub: Subscription) -> None:
+def _run(state: NefState, sub: Subscription) -> list[dict[str, Any]] | None:
+    """Re-evaluate; the notification body when the candidates changed (and are not none)."""
     sel: _Selection = sub.state
     sel.last_eval = state.clock()
     notif = evaluate(state, sub.resource)
     candidates = tuple(notif["candiUeInfos"][0]["candiUes"]) if notif else ()
-    if notif is not None and candidates != sel.last:
-        state.notifier.send(API, sub.resource["notifUri"], [notif])
+    changed = candidates != sel.last
     sel.last = candidates
+    return [notif] if notif is not None and changed else None
+
+
+def _send(state: NefState, sub: Subscription, body: list[dict[str, Any]] | None) -> None:
+    if body is not None:
+        state.notifier.send(API, sub.resource["notifUri"], body)
 
 
 @router.post(
@@ -180,10 +212,10 @@ async def create_subscription(
     """Ask which of ``tgtUes`` meet the criteria; the answer comes as notifications to ``notifUri``."""
     resource = _check(body)
     sub_id = state.store.new_id()
-    url = f"{base_url(state, request)}/{API}/v1/{afId}/subscriptions/{sub_id}"
+    url = resource_url(state, request, API, afId, sub_id)
     expires = body.expTime.timestamp() if body.expTime else None
     sub = state.store.add(Subscription(API, afId, sub_id, url, resource, state.clock(), _Selection(expires)))
-    _run(state, sub)
+    _send(state, sub, await asyncio.to_thread(_run, state, sub))
     return created(resource, url)
 
 
@@ -207,7 +239,7 @@ async def replace_subscription(
     sub = state.store.get(API, afId, subscriptionId)
     sub.resource = _check(body)
     sub.state = _Selection(body.expTime.timestamp() if body.expTime else None)
-    _run(state, sub)
+    _send(state, sub, await asyncio.to_thread(_run, state, sub))
     return JSONResponse(sub.resource)
 
 
@@ -226,4 +258,4 @@ def tick(state: NefState) -> None:
         if sel.expires is not None and now >= sel.expires:
             state.store.discard(sub)
         elif now - sel.last_eval >= state.settings.analytics_eval_interval_s:
-            _run(state, sub)
+            _send(state, sub, _run(state, sub))

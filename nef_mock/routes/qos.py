@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
@@ -25,25 +26,42 @@ from nef_mock.models.qos import (
 from nef_mock.routes.common import (
     NefState,
     air_delay_ms,
-    base_url,
     created,
     format_bitrate,
     known_link,
     nef,
     parse_bitrate,
+    resource_url,
 )
 from nef_mock.routes.jsonpatch import merge_patch, validation_problem
 from nef_mock.store import Subscription
 
 API = "3gpp-as-session-with-qos"
 
+# operationIds as in the 3GPP YAMLs where they have one (and unique within this document).
+OPERATION_IDS = {
+    "create_subscription": "CreateASSessionWithQoSSubscription",
+    "list_subscriptions": "FetchAllASSessionWithQoSSubscriptions",
+    "read_subscription": "FetchIndASSessionWithQoSSubscription",
+    "replace_subscription": "UpdateIndASSessionWithQoSSubscription",
+    "modify_subscription": "ModifyIndASSessionWithQoSSubscription",
+    "delete_subscription": "DeleteIndASSessionWithQoSSubscription",
+    "qos_references": "ReadQosReferences",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    return OPERATION_IDS[route.name]
+
+
 router = APIRouter(
+    generate_unique_id_function=_operation_id,
     prefix=f"/{API}/v1",
     tags=[API],
     dependencies=[Depends(require_api(API))],
     responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
 )
-catalogue_router = APIRouter(prefix="/nef/v1", tags=["nef"])
+catalogue_router = APIRouter(prefix="/nef/v1", tags=["nef"], generate_unique_id_function=_operation_id)
 
 
 def default_catalogue() -> dict[str, dict[str, Any]]:
@@ -193,7 +211,7 @@ async def create_subscription(
     """Ask for the QoS named by ``qosReference`` for the UE ``gpsi``."""
     session = _session(state, body)
     sub_id = state.store.new_id()
-    url = f"{base_url(state, request)}/{API}/v1/{scsAsId}/subscriptions/{sub_id}"
+    url = resource_url(state, request, API, scsAsId, sub_id)
     resource = body.to_json() | {"self": url}
     try:
         state.store.add(Subscription(API, scsAsId, sub_id, url, resource, state.clock(), session))

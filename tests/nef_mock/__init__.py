@@ -1,0 +1,1 @@
+"""Tests of the NEF mock (its radio model has its own folder)."""
