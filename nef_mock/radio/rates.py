@@ -59,6 +59,9 @@ OVERHEAD: dict[Band, dict[Direction, float]] = {
     "FR1": {"DL": 0.14, "UL": 0.08},
     "FR2": {"DL": 0.18, "UL": 0.10},
 }
+# Rank adaptation: a second (third, ...) layer only where each layer still sees this SINR. Without
+# it, α·l·log2(1 + SINR/l) grows with l at any SINR and cell-edge UEs would use every layer.
+RANK_MIN_SINR_DB = 10.0
 QAM_ORDER = {4: 2, 16: 4, 64: 6, 256: 8, 1024: 10}
 SCALING_FACTORS = (1.0, 0.8, 0.75, 0.4)
 
@@ -134,7 +137,7 @@ def link_rate_bps(
     tdd_share: ArrayLike,
     cap_bps: ArrayLike,
 ) -> F64:
-    """The rate of a UE alone in its cell: best rank (power split over layers), overhead, TDD share, capped.
+    """A UE's rate alone in its cell: rank by SINR (power split over layers), overhead, TDD share, cap.
 
     Every argument but the link abstraction broadcasts, so one call serves UEs in different cells.
     """
@@ -142,8 +145,10 @@ def link_rate_bps(
     layers_max = np.asarray(max_layers)
     best = np.zeros_like(s)
     for layers in range(1, int(layers_max.max(initial=1)) + 1):
-        se = layers * spectral_efficiency(s - 10.0 * np.log10(layers), alpha, sinr_min_db, se_max)
-        best = np.where(layers <= layers_max, np.maximum(best, se), best)
+        per_layer = s - 10.0 * np.log10(layers)
+        se = layers * spectral_efficiency(per_layer, alpha, sinr_min_db, se_max)
+        usable = (layers <= layers_max) & ((layers == 1) | (per_layer >= RANK_MIN_SINR_DB))
+        best = np.where(usable, np.maximum(best, se), best)
     hz = np.asarray(occupied_hz, dtype=np.float64)
     oh = np.asarray(overhead, dtype=np.float64)
     out: F64 = np.minimum(best * hz * (1.0 - oh) * np.asarray(tdd_share, dtype=np.float64), cap_bps)

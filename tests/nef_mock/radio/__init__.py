@@ -1,0 +1,1 @@
+"""Tests of the radio model behind the NEF mock."""

@@ -1,0 +1,76 @@
+"""TR 38.901 §7.4 path loss and LOS probability against values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nef_mock.radio.pathloss import (
+    breakpoint_distance,
+    p_los,
+    path_loss,
+    uma_los,
+    uma_nlos,
+    umi_los,
+    umi_nlos,
+)
+
+
+@pytest.mark.parametrize(
+    ("d", "expected"),
+    [
+        # 18/50 + exp(−50/36)·(1 − 18/50) = 0.36 + 0.249352·0.64 = 0.519585
+        (50.0, 0.519585),
+        # 0.18 + exp(−2.777778)·0.82 = 0.18 + 0.062176·0.82 = 0.230985
+        (100.0, 0.230985),
+        # 0.09 + exp(−5.555556)·0.91 = 0.09 + 0.0038659·0.91 = 0.093518
+        (200.0, 0.093518),
+        (10.0, 1.0),  # within 18 m always LOS
+    ],
+)
+def test_umi_los_probability(d, expected):
+    assert float(p_los("UMi", d)) == pytest.approx(expected, abs=1e-5)
+
+
+def test_uma_los_probability_for_pedestrians():
+    # 18/100 + exp(−100/63)·0.82 = 0.18 + 0.204487·0.82 = 0.347679 (C'(1.5 m) = 0)
+    assert float(p_los("UMa", 100.0)) == pytest.approx(0.347679, abs=1e-5)
+
+
+def test_breakpoint_at_28_ghz():
+    # 4 · (10 − 1) · (1.5 − 1) · 28e9 / 3e8
+    assert breakpoint_distance(10.0, 1.5, 28.0) == pytest.approx(1680.0)
+
+
+@pytest.mark.parametrize(
+    ("d", "los", "nlos"),
+    [
+        # d3D = sqrt(d² + 8.5²); LOS = 32.4 + 21·log10(d3D) + 20·log10(28) (28.943160)
+        # NLOS = 35.3·log10(d3D) + 22.4 + 21.3·log10(28) (30.824466)
+        # 50 m: d3D = 50.7173, log10 = 1.705157 -> 97.1515 and 113.4166
+        (50.0, 97.1515, 113.4166),
+        # 100 m: d3D = 100.3606, log10 = 2.001563 -> 103.3760 and 123.8797
+        (100.0, 103.3760, 123.8797),
+        # 200 m: d3D = 200.1805, log10 = 2.301422 -> 109.6730 and 134.4647
+        (200.0, 109.6730, 134.4647),
+    ],
+)
+def test_umi_street_canyon_path_loss_at_28_ghz(d, los, nlos):
+    assert float(umi_los(d, 28.0)) == pytest.approx(los, abs=2e-3)
+    assert float(umi_nlos(d, 28.0)) == pytest.approx(nlos, abs=2e-3)
+    both = path_loss("UMi", np.array([True, False]), np.array([d, d]), 28.0, 10.0, 1.5)
+    assert both == pytest.approx([los, nlos], abs=2e-3)
+
+
+def test_nlos_is_never_below_los_and_loss_grows_with_distance():
+    d = np.linspace(10, 2000, 400)
+    for los, nlos in ((umi_los(d, 28.0), umi_nlos(d, 28.0)), (uma_los(d, 3.5), uma_nlos(d, 3.5))):
+        assert np.all(nlos >= los)
+        assert np.all(np.diff(los) > 0)
+        assert np.all(np.diff(nlos) > 0)
+
+
+def test_uma_beyond_the_breakpoint_uses_pl2():
+    # 3.5 GHz, h_BS 25 m: d'_BP = 4·24·0.5·3.5e9/3e8 = 560 m; at 1000 m, PL2 = 28 + 40·log10(d3D) + 20·log10(3.5)
+    # − 9·log10(560² + 23.5²); d3D = 1000.276, so 28 + 120.0104 + 10.8814 − 49.4801 = 109.4117
+    assert float(uma_los(1000.0, 3.5)) == pytest.approx(109.4117, abs=2e-3)
