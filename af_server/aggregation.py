@@ -34,7 +34,7 @@ class Aggregator:
             self._acc = {k: torch.zeros(s.shape, dtype=torch.float32) for k, s in self.spec.items()}
 
     def add(self, body: bytes | bytearray | memoryview, weight: float) -> float:
-        """Decode and fold one update in; returns its L2 norm. Raises CodecError and leaves the sum as it was."""
+        """Decode and fold one update in; returns its L2 norm. On CodecError the sum stays as it was."""
         if not math.isfinite(weight) or weight <= 0:
             raise CodecError("weight must be a positive number", param="numSamples")
         refuse_above = self.max_norm if self.method == "fedavg" else None

@@ -73,6 +73,9 @@ def create_app(
     for r in (ue.router, jobs.router, callbacks.router, health.router):
         app.include_router(r)
     app.add_middleware(
-        HttpMetricsMiddleware, requests=metrics.http_requests, duration=metrics.http_duration, router=app.router
+        HttpMetricsMiddleware,
+        requests=metrics.http_requests,
+        duration=metrics.http_duration,
+        router=app.router,
     )
     return app

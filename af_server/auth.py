@@ -23,13 +23,18 @@ def digest(token: str) -> str:
 def bearer(header: str | None) -> str:
     if not header:
         raise ProblemError(
-            401, "missing bearer token", cause="UNAUTHORIZED", invalid=[("Authorization", "absent")],
+            401,
+            "missing bearer token",
+            cause="UNAUTHORIZED",
+            invalid=[("Authorization", "absent")],
             headers={"WWW-Authenticate": 'Bearer realm="fl5g-af"'},
         )
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ProblemError(
-            401, "Authorization must be 'Bearer <token>'", cause="UNAUTHORIZED",
+            401,
+            "Authorization must be 'Bearer <token>'",
+            cause="UNAUTHORIZED",
             invalid=[("Authorization", "not a bearer token")],
             headers={"WWW-Authenticate": 'Bearer realm="fl5g-af", error="invalid_request"'},
         )
@@ -53,7 +58,9 @@ def operator_role(settings: AfSettings, header: str | None, need: Role) -> Role:
             raise ProblemError(403, "this operator token may only read", cause="INSUFFICIENT_ROLE")
         return "read"
     raise ProblemError(
-        401, "unknown operator token", cause="INVALID_TOKEN",
+        401,
+        "unknown operator token",
+        cause="INVALID_TOKEN",
         headers={"WWW-Authenticate": 'Bearer realm="fl5g-af", error="invalid_token"'},
     )
 
@@ -61,7 +68,9 @@ def operator_role(settings: AfSettings, header: str | None, need: Role) -> Role:
 def check_enrollment(settings: AfSettings, key: str | None) -> None:
     if not key or not _in(key, settings.ue_enrollment_keys):
         raise ProblemError(
-            401, "a valid enrollment key is required to register a UE", cause="UNAUTHORIZED",
+            401,
+            "a valid enrollment key is required to register a UE",
+            cause="UNAUTHORIZED",
             invalid=[("Fl5g-Enrollment-Key", "absent or unknown")],
         )
 
@@ -83,7 +92,9 @@ async def ue_principal(store: Store, header: str | None) -> UePrincipal:
     claims = await store.get_token(digest(token))
     if not claims or claims.get("kind") != "ue" or float(claims.get("exp", 0)) < time.time():
         raise ProblemError(
-            401, "unknown, expired or revoked UE token", cause="INVALID_TOKEN",
+            401,
+            "unknown, expired or revoked UE token",
+            cause="INVALID_TOKEN",
             headers={"WWW-Authenticate": 'Bearer realm="fl5g-af", error="invalid_token"'},
         )
     return UePrincipal(str(claims["sub"]), float(claims["exp"]))

@@ -170,7 +170,7 @@ class Coordinator:
             self.metrics.jobs_running.set(len(self._jobs))
 
     # One iteration ------------------------------------------------------------------------
-    async def _candidates(self, job: JobState, model: GlobalModel) -> tuple[list[Candidate], bool]:
+    async def _candidates(self, model: GlobalModel) -> tuple[list[Candidate], bool]:
         now = time.time()
         ids = await self.store.ue_ids()
         rows = await self.store.ues(ids)
@@ -230,7 +230,8 @@ class Coordinator:
                 fixed = derived * spec.deadline.slack
         if fixed is None:
             slowest = max(
-                (c.total_s(spec.local_steps) for c in cands if c.gpsi in {x.gpsi for x in choices}), default=math.inf
+                (c.total_s(spec.local_steps) for c in cands if c.gpsi in {x.gpsi for x in choices}),
+                default=math.inf,
             )
             if not math.isfinite(slowest):
                 compute = max((c.compute_s(spec.local_steps) for c in cands), default=1.0)
@@ -243,7 +244,7 @@ class Coordinator:
         n = job.rounds_done
         spec = job.spec
         rng = random.Random(f"{spec.seed}:{job.id}:{n}")
-        cands, degraded = await self._candidates(job, model)
+        cands, degraded = await self._candidates(model)
         choices, deadline_s, policy = self._select(job, cands, degraded, rng)
         if not choices:
             # nobody to train: wait for UEs to attach instead of burning the round
@@ -254,8 +255,14 @@ class Coordinator:
         await self.store.r.delete(self.store.k("job", job.id, "r", n, "got"))
         agg = Aggregator(model.spec, spec.aggregation, spec.max_update_norm)
         rnd = ActiveRound(
-            job=job, round_no=n, model_version=model.version, choices={c.gpsi: c for c in choices},
-            deadline_s=deadline_s, aggregator=agg, policy=policy, nef_degraded=degraded,
+            job=job,
+            round_no=n,
+            model_version=model.version,
+            choices={c.gpsi: c for c in choices},
+            deadline_s=deadline_s,
+            aggregator=agg,
+            policy=policy,
+            nef_degraded=degraded,
         )
         self.active[job.id] = rnd
         self.metrics.selected.set(len(choices))
@@ -297,10 +304,20 @@ class Coordinator:
         path = await asyncio.to_thread(model.save, self.checkpoints)
         duration = rnd.elapsed()
         record = RoundRecord(
-            job_id=job.id, round=rnd.round_no, status=status, model_version=model.version,
-            started_at=rnd.started_wall, duration_s=duration, deadline_s=rnd.deadline_s,
-            selected=list(rnd.choices), ues=list(rnd.records.values()), accuracy=accuracy, loss=loss,
-            aggregation_s=0.0, selection_policy=rnd.policy, nef_degraded=rnd.nef_degraded,
+            job_id=job.id,
+            round=rnd.round_no,
+            status=status,
+            model_version=model.version,
+            started_at=rnd.started_wall,
+            duration_s=duration,
+            deadline_s=rnd.deadline_s,
+            selected=list(rnd.choices),
+            ues=list(rnd.records.values()),
+            accuracy=accuracy,
+            loss=loss,
+            aggregation_s=0.0,
+            selection_policy=rnd.policy,
+            nef_degraded=rnd.nef_degraded,
         )
         job.rounds_done = rnd.round_no + 1
         job.model_version = model.version
@@ -315,7 +332,13 @@ class Coordinator:
         await self._update_ue_stats(rnd)
         log.info(
             "job %s round %d %s: %d/%d on time, accuracy %s, %.2fs",
-            job.id, rnd.round_no, status, len(on_time), len(rnd.choices), accuracy, duration,
+            job.id,
+            rnd.round_no,
+            status,
+            len(on_time),
+            len(rnd.choices),
+            accuracy,
+            duration,
         )
         return job
 
@@ -326,7 +349,10 @@ class Coordinator:
             prev = row.get("on_time_rate")
             hit = 1.0 if rec.outcome == "on_time" else 0.0
             rate = hit if prev is None else 0.7 * float(prev) + 0.3 * hit
-            fields: dict[str, object] = {"on_time_rate": rate, "times_selected": int(row.get("times_selected", 0)) + 1}
+            fields: dict[str, object] = {
+                "on_time_rate": rate,
+                "times_selected": int(row.get("times_selected", 0)) + 1,
+            }
             if rec.compute_s and rnd.job.spec.local_steps:
                 fields["seconds_per_step"] = rec.compute_s / rnd.job.spec.local_steps
             await self.store.touch_ue(g, **fields)
@@ -369,20 +395,22 @@ class Coordinator:
     ) -> dict[str, object]:
         """Take one UE's update: checks before the body, stream into one buffer, fold into the sum."""
         start = time.monotonic()
-        rnd = self.active.get(job_id) or next(
-            (r for (j, _), r in self.closing.items() if j == job_id), None
-        )
+        rnd = self.active.get(job_id) or next((r for (j, _), r in self.closing.items() if j == job_id), None)
         if rnd is None or rnd.round_no != round_no:
             current = rnd.round_no if rnd else None
             cause = "ROUND_CLOSED" if current is None or round_no < current else "WRONG_ROUND"
             raise ProblemError(
-                409, f"iteration {round_no} of job {job_id} is not open (open: {current})", cause=cause,
+                409,
+                f"iteration {round_no} of job {job_id} is not open (open: {current})",
+                cause=cause,
                 invalid=[("round", f"open iteration is {current}")],
             )
         if gpsi not in rnd.choices:
             raise ProblemError(403, f"{gpsi} was not selected for iteration {round_no}", cause="NOT_SELECTED")
         if gpsi in rnd.records or gpsi in rnd.inflight:
-            raise ProblemError(409, f"{gpsi} already reported for iteration {round_no}", cause="DUPLICATE_UPDATE")
+            raise ProblemError(
+                409, f"{gpsi} already reported for iteration {round_no}", cause="DUPLICATE_UPDATE"
+            )
         if rnd.closed and (job_id, round_no) not in self.closing:
             raise ProblemError(409, f"iteration {round_no} is closed", cause="ROUND_CLOSED")
         limit = self.settings.max_upload_bytes
@@ -395,7 +423,9 @@ class Coordinator:
         except BodyError as exc:
             raise ProblemError(exc.status, str(exc), invalid=[(exc.param, str(exc))]) from None
         if not await self.store.claim_upload(job_id, round_no, gpsi):
-            raise ProblemError(409, f"{gpsi} already reported for iteration {round_no}", cause="DUPLICATE_UPDATE")
+            raise ProblemError(
+                409, f"{gpsi} already reported for iteration {round_no}", cause="DUPLICATE_UPDATE"
+            )
         rnd.inflight.add(gpsi)
         rnd.settled.clear()
         try:
@@ -424,7 +454,12 @@ class Coordinator:
                 self.metrics.updates.labels("late").inc()
                 self.metrics.update_latency.observe(arrival)
                 rnd.record(gpsi, "late", **extra)
-                return {"outcome": "late", "aggregated": False, "arrival_s": arrival, "deadline_s": rnd.deadline_s}
+                return {
+                    "outcome": "late",
+                    "aggregated": False,
+                    "arrival_s": arrival,
+                    "deadline_s": rnd.deadline_s,
+                }
             t0 = time.perf_counter()
             try:
                 norm = await asyncio.to_thread(rnd.aggregator.add, buf, float(samples))
@@ -433,7 +468,7 @@ class Coordinator:
                 rnd.rejections[gpsi] = str(exc)
                 await self.store.unclaim_upload(job_id, round_no, gpsi)
                 raise ProblemError(
-                    400, f"update refused: {exc}", cause="INVALID_UPDATE", invalid=[(exc.param, str(exc))]
+                    400, f"update refused: {exc}", cause="INVALID_UPDATE", invalid=[(exc.param or "body", str(exc))]
                 ) from None
             self.metrics.aggregation.observe(time.perf_counter() - t0)
             self.metrics.updates.labels("on_time").inc()

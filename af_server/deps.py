@@ -35,7 +35,9 @@ def leader(request: Request) -> Coordinator:
     coord = get_coordinator(request)
     if not coord.is_leader:
         raise ProblemError(
-            503, "this AF replica is a standby; retry (the coordinator answers)", cause="NOT_COORDINATOR",
+            503,
+            "this AF replica is a standby; retry (the coordinator answers)",
+            cause="NOT_COORDINATOR",
             headers={"Retry-After": "1"},
         )
     return coord

@@ -24,44 +24,67 @@ class Metrics:
             registry=registry,
         )
         self.round_duration = Histogram(
-            "flaf_round_duration_seconds", "Wall time of one iteration, dispatch to publication",
-            buckets=DURATION_BUCKETS, registry=registry,
+            "flaf_round_duration_seconds",
+            "Wall time of one iteration, dispatch to publication",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
         self.rounds = Counter("flaf_rounds", "Finished iterations by status", ["status"], registry=registry)
         for status in ("completed", "abandoned", "failed"):
             self.rounds.labels(status)
-        self.selected = Gauge("flaf_round_selected_ues", "UEs selected for the current iteration", registry=registry)
+        self.selected = Gauge(
+            "flaf_round_selected_ues", "UEs selected for the current iteration", registry=registry
+        )
         self.round_deadline = Gauge(
-            "flaf_round_deadline_seconds", "Deadline of the current iteration, from dispatch", registry=registry
+            "flaf_round_deadline_seconds",
+            "Deadline of the current iteration, from dispatch",
+            registry=registry,
         )
         self.nef_duration = Histogram(
-            "flaf_nef_request_duration_seconds", "AF to NEF northbound calls",
-            ["api", "status_class"], buckets=DURATION_BUCKETS, registry=registry,
+            "flaf_nef_request_duration_seconds",
+            "AF to NEF northbound calls",
+            ["api", "status_class"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
         self.aggregation = Histogram(
-            "flaf_aggregation_duration_seconds", "Decoding and adding one update into the running sum",
-            buckets=DURATION_BUCKETS, registry=registry,
+            "flaf_aggregation_duration_seconds",
+            "Decoding and adding one update into the running sum",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
         self.transfer_bytes = Counter(
             "flaf_model_transfer_bytes", "Model and update bytes moved", ["direction"], registry=registry
         )
         for d in ("ul", "dl"):
             self.transfer_bytes.labels(d)
-        self.accuracy = Gauge("flaf_model_accuracy_ratio", "Test accuracy of the published model", registry=registry)
+        self.accuracy = Gauge(
+            "flaf_model_accuracy_ratio", "Test accuracy of the published model", registry=registry
+        )
         self.last_round_end = Gauge(
             "flaf_last_round_end_timestamp_seconds", "Unix time the last iteration ended", registry=registry
         )
         self.nef_degraded = Gauge(
-            "flaf_nef_degraded", "1 while the NEF is unreachable and selection runs without it", registry=registry
+            "flaf_nef_degraded",
+            "1 while the NEF is unreachable and selection runs without it",
+            registry=registry,
         )
-        self.leader = Gauge("flaf_coordinator_leader", "1 on the replica holding the coordinator lock", registry=registry)
+        self.leader = Gauge(
+            "flaf_coordinator_leader", "1 on the replica holding the coordinator lock", registry=registry
+        )
         self.jobs_running = Gauge("flaf_jobs_running", "FL jobs being run by this replica", registry=registry)
         self.http_requests = Counter(
-            "flaf_http_requests", "HTTP requests served", ["method", "route", "status_class"], registry=registry
+            "flaf_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status_class"],
+            registry=registry,
         )
         self.http_duration = Histogram(
-            "flaf_http_request_duration_seconds", "HTTP request duration", ["method", "route"],
-            buckets=DURATION_BUCKETS, registry=registry,
+            "flaf_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "route"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
 
     def observe_nef(self, api: str, status_class: str, seconds: float) -> None:

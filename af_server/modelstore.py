@@ -42,7 +42,7 @@ class GlobalModel:
         return self._wire
 
     def coded(self, codec: str) -> bytes:
-        """The model's floating state through an update codec (e.g. the TR's 8-bit model), once per version."""
+        """The floating state through an update codec (the TR's 8-bit model), once per version."""
         if codec not in self._coded:
             self._coded = {codec: encode(self.state(), codec=codec)}
         return self._coded[codec]

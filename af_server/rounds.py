@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from af_server.aggregation import Aggregator
 from af_server.schemas import Outcome, Task, UeChoice, UeRecord
-from af_server.store import JobState
+from af_server.schemas import JobState
 
 
 @dataclass
@@ -38,7 +38,12 @@ class ActiveRound:
         return time.monotonic() - self.started_mono
 
     def wants(self, gpsi: str) -> bool:
-        return not self.closed and gpsi in self.choices and gpsi not in self.records and gpsi not in self.inflight
+        return (
+            not self.closed
+            and gpsi in self.choices
+            and gpsi not in self.records
+            and gpsi not in self.inflight
+        )
 
     def task_for(self, gpsi: str) -> Task:
         spec = self.job.spec
@@ -72,7 +77,7 @@ class ActiveRound:
             predicted_ul_s=choice.predicted_ul_s,
             deadline_s=self.deadline_s,
             nef=choice.nef,
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
         self.records[gpsi] = rec
         if len(self.records) == len(self.choices):
@@ -80,10 +85,12 @@ class ActiveRound:
         return rec
 
     def close(self) -> list[UeRecord]:
-        """Stop accepting; every chosen UE without a good update is rejected (if it sent a bad one) or missing."""
+        """Stop accepting; a chosen UE without a good update is rejected (if it sent a bad one) or missing."""
         self.closed = True
         return [
-            self.record(g, "rejected", detail=self.rejections[g]) if g in self.rejections else self.record(g, "missing")
+            self.record(g, "rejected", detail=self.rejections[g])
+            if g in self.rejections
+            else self.record(g, "missing")
             for g in self.choices
             if g not in self.records
         ]

@@ -21,7 +21,9 @@ class Strict(BaseModel):
 class DeadlinePolicy(Strict):
     mode: Literal["fixed", "derived"] = "derived"
     seconds: float | None = Field(default=None, gt=0, le=3600, description="fixed: the round deadline")
-    slack: float = Field(default=1.5, ge=1.0, le=10.0, description="derived: margin over the slowest prediction")
+    slack: float = Field(
+        default=1.5, ge=1.0, le=10.0, description="derived: margin over the slowest prediction"
+    )
     min_seconds: float = Field(default=0.5, gt=0, le=3600)
     max_seconds: float = Field(default=120.0, gt=0, le=3600)
 
@@ -41,7 +43,9 @@ class JobSpec(Strict):
     selection: Literal["random", "deadline", "utility", "all"] = "deadline"
     timeline: Literal["sync", "realtime"] = "sync"
     codec: Literal["none", "int8", "topk"] = "none"
-    density: float | None = Field(default=None, gt=0, le=1, description="topk: the target share of values sent")
+    density: float | None = Field(
+        default=None, gt=0, le=1, description="topk: the target share of values sent"
+    )
     aggregation: Literal["fedavg", "clipped_fedavg", "trimmed_mean", "median"] = "fedavg"
     max_update_norm: float | None = Field(default=None, gt=0, description="refuse or clip updates above it")
     seed: int = 0

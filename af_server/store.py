@@ -70,18 +70,21 @@ class Store:
         await self.r.sadd(self.k("ues"), gpsi)
 
     async def get_ue(self, gpsi: str) -> dict[str, Any] | None:
-        raw = await self.r.hgetall(self.k("ue", gpsi))
+        raw = cast(dict[str, str], await self.r.hgetall(self.k("ue", gpsi)))
         return {k: json.loads(v) for k, v in raw.items()} if raw else None
 
     async def ue_ids(self) -> list[str]:
-        return sorted(await self.r.smembers(self.k("ues")))
+        members = cast(set[str], await self.r.smembers(self.k("ues")))
+        return sorted(members)
 
     async def ues(self, gpsis: list[str]) -> dict[str, dict[str, Any]]:
         pipe = self.r.pipeline(transaction=False)
         for g in gpsis:
             pipe.hgetall(self.k("ue", g))
         rows = await pipe.execute()
-        return {g: {k: json.loads(v) for k, v in row.items()} for g, row in zip(gpsis, rows, strict=True) if row}
+        return {
+            g: {k: json.loads(v) for k, v in row.items()} for g, row in zip(gpsis, rows, strict=True) if row
+        }
 
     async def touch_ue(self, gpsi: str, **fields: Any) -> None:
         await self.r.hset(self.k("ue", gpsi), mapping={k: json.dumps(v) for k, v in fields.items()})
@@ -131,9 +134,9 @@ class Store:
             await pipe.watch(key)
             n = await pipe.llen(key)
             if n != record.round:
-                await pipe.unwatch()
+                await pipe.unwatch()  # type: ignore[no-untyped-call]
                 return False
-            pipe.multi()
+            pipe.multi()  # type: ignore[no-untyped-call]
             pipe.rpush(key, record.model_dump_json())
             pipe.set(self.k("job", job.id), job.model_dump_json())
             await pipe.execute()
@@ -163,10 +166,10 @@ class Store:
         return bool(await self.r.set(self.k("coordinator"), owner, nx=True, px=int(ttl_s * 1000)))
 
     async def renew_lock(self, owner: str, ttl_s: float) -> bool:
-        return bool(await self.r.eval(_RENEW, 1, self.k("coordinator"), owner, int(ttl_s * 1000)))  # type: ignore[misc]
+        return bool(await self.r.eval(_RENEW, 1, self.k("coordinator"), owner, int(ttl_s * 1000)))
 
     async def release_lock(self, owner: str) -> None:
-        await self.r.eval(_RELEASE, 1, self.k("coordinator"), owner)  # type: ignore[misc]
+        await self.r.eval(_RELEASE, 1, self.k("coordinator"), owner)
 
     async def lock_owner(self) -> str | None:
         return cast(str | None, await self.r.get(self.k("coordinator")))

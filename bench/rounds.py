@@ -35,11 +35,19 @@ def in_process(cfg: dict[str, Any]) -> list[dict[str, float]]:
             t0 = time.perf_counter()
             base = {k: v.clone() for k, v in float_state(global_model).items()}
 
-            def one(i: int, base: dict[str, torch.Tensor] = base, rnd: int = rnd) -> tuple[dict[str, torch.Tensor], int]:
+            def one(
+                i: int, base: dict[str, torch.Tensor] = base, rnd: int = rnd
+            ) -> tuple[dict[str, torch.Tensor], int]:
                 m = locals_[i % workers]
                 m.load_state_dict(base, strict=False)
-                train_local(m, data[i], steps=cfg["local_steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                            rng=batch_rng(cfg["seed"], rnd, i))
+                train_local(
+                    m,
+                    data[i],
+                    steps=cfg["local_steps"],
+                    batch_size=cfg["batch_size"],
+                    lr=cfg["lr"],
+                    rng=batch_rng(cfg["seed"], rnd, i),
+                )
                 return delta(float_state(m), base), len(data[i])
 
             # one UE per worker at a time, like one UE process per core
@@ -61,11 +69,19 @@ def system(cfg: dict[str, Any]) -> list[dict[str, float]]:
     from fl5g.launcher import Stack
 
     spec = {
-        "model": cfg["model"], "rounds": cfg["rounds"], "ues_per_round": cfg["ues"], "selection": "all",
-        "local_steps": cfg["local_steps"], "batch_size": cfg["batch_size"], "lr": cfg["lr"], "seed": cfg["seed"],
+        "model": cfg["model"],
+        "rounds": cfg["rounds"],
+        "ues_per_round": cfg["ues"],
+        "selection": "all",
+        "local_steps": cfg["local_steps"],
+        "batch_size": cfg["batch_size"],
+        "lr": cfg["lr"],
+        "seed": cfg["seed"],
         "deadline": {"mode": "fixed", "seconds": 600},
     }
-    with Stack(ues=cfg["ues"], ue_processes=cfg["workers"], alpha=cfg["alpha"], seed=cfg["seed"], pace=False) as stack:
+    with Stack(
+        ues=cfg["ues"], ue_processes=cfg["workers"], alpha=cfg["alpha"], seed=cfg["seed"], pace=False
+    ) as stack:
         stack.wait_ues_registered()
         with stack.operator() as op:
             job = op.post("/af/v1/jobs", json=spec).raise_for_status().json()
@@ -93,8 +109,17 @@ def time_to(rows: list[dict[str, float]], target: float) -> float | None:
 
 def main() -> None:
     args = parser("rounds", __doc__).parse_args()
-    cfg = {"ues": 8, "rounds": 12, "local_steps": 25, "batch_size": 32, "lr": 0.05, "alpha": 0.5, "seed": 0,
-           "model": "smallcnn", "workers": min(2, os.cpu_count() or 1)}
+    cfg = {
+        "ues": 8,
+        "rounds": 12,
+        "local_steps": 25,
+        "batch_size": 32,
+        "lr": 0.05,
+        "alpha": 0.5,
+        "seed": 0,
+        "model": "smallcnn",
+        "workers": min(2, os.cpu_count() or 1),
+    }
     if args.quick:
         cfg.update(ues=4, rounds=3, local_steps=10)
     sys_rows = system(cfg)
@@ -102,19 +127,44 @@ def main() -> None:
     target = 0.75 if not args.quick else min(r["accuracy"] for r in ref_rows[-1:]) - 0.02
     rows = []
     for s, r in zip(sys_rows, ref_rows, strict=False):
-        rows.append([s["round"], s["seconds"], r["seconds"], s["seconds"] / r["seconds"],
-                     s["accuracy"] * 100, r["accuracy"] * 100, (s["accuracy"] - r["accuracy"]) * 100])
-    console.print(table("per round: system vs in-process",
-                        ["round", "system s", "in-process s", "ratio", "system acc %", "in-process acc %", "diff pp"],
-                        rows))
+        rows.append(
+            [
+                s["round"],
+                s["seconds"],
+                r["seconds"],
+                s["seconds"] / r["seconds"],
+                s["accuracy"] * 100,
+                r["accuracy"] * 100,
+                (s["accuracy"] - r["accuracy"]) * 100,
+            ]
+        )
+    console.print(
+        table(
+            "per round: system vs in-process",
+            ["round", "system s", "in-process s", "ratio", "system acc %", "in-process acc %", "diff pp"],
+            rows,
+        )
+    )
     t_sys, t_ref = time_to(sys_rows, target), time_to(ref_rows, target)
     ratio = (t_sys / t_ref) if (t_sys and t_ref) else None
     max_diff = max(abs(r[6]) for r in rows) if rows else None
-    console.print(f"time to {target * 100:.1f} % accuracy: system {t_sys} s, in-process {t_ref} s, "
-                  f"overhead ratio {ratio if ratio is None else round(ratio, 3)}; max accuracy diff {max_diff} pp")
-    save("rounds", {"config": cfg, "system": sys_rows, "in_process": ref_rows, "target_accuracy": target,
-                    "time_to_target_system_s": t_sys, "time_to_target_in_process_s": t_ref,
-                    "overhead_ratio": ratio, "max_accuracy_diff_pp": max_diff})
+    console.print(
+        f"time to {target * 100:.1f} % accuracy: system {t_sys} s, in-process {t_ref} s, "
+        f"overhead ratio {ratio if ratio is None else round(ratio, 3)}; max accuracy diff {max_diff} pp"
+    )
+    save(
+        "rounds",
+        {
+            "config": cfg,
+            "system": sys_rows,
+            "in_process": ref_rows,
+            "target_accuracy": target,
+            "time_to_target_system_s": t_sys,
+            "time_to_target_in_process_s": t_ref,
+            "overhead_ratio": ratio,
+            "max_accuracy_diff_pp": max_diff,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -70,12 +70,21 @@ def through_af(reps: int, workdir: Path) -> dict[str, Any]:
     port = port_sock.getsockname()[1]
     port_sock.close()
     op, enroll = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    env = {**os.environ, "AF_OPERATOR_WRITE_TOKENS": f'["{op}"]', "AF_UE_ENROLLMENT_KEYS": f'["{enroll}"]',
-           "AF_STATE_DIR": str(workdir), "AF_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}",
-           "AF_MAX_UPLOAD_BYTES": str(200 * 1024 * 1024)}
+    env = {
+        **os.environ,
+        "AF_OPERATOR_WRITE_TOKENS": f'["{op}"]',
+        "AF_UE_ENROLLMENT_KEYS": f'["{enroll}"]',
+        "AF_STATE_DIR": str(workdir),
+        "AF_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}",
+        "AF_MAX_UPLOAD_BYTES": str(200 * 1024 * 1024),
+    }
     log = (workdir / "af.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "fl5g.cli", "serve", "af", "--port", str(port),
-                             "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fl5g.cli", "serve", "af", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=120) as c:
@@ -86,11 +95,24 @@ def through_af(reps: int, workdir: Path) -> dict[str, Any]:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)  # waiting for the AF process to listen, bounded
-            tok = c.post("/af/v1/ues", json={"gpsi": "msisdn-990000000001", "num_samples": 1000},
-                         headers={"Fl5g-Enrollment-Key": enroll}).raise_for_status().json()["token"]
+            tok = (
+                c.post(
+                    "/af/v1/ues",
+                    json={"gpsi": "msisdn-990000000001", "num_samples": 1000},
+                    headers={"Fl5g-Enrollment-Key": enroll},
+                )
+                .raise_for_status()
+                .json()["token"]
+            )
             ue = {"Authorization": f"Bearer {tok}"}
-            spec = {"model": "vgg16_bn", "rounds": reps, "ues_per_round": 1, "selection": "all", "codec": "int8",
-                    "deadline": {"mode": "fixed", "seconds": 600}}
+            spec = {
+                "model": "vgg16_bn",
+                "rounds": reps,
+                "ues_per_round": 1,
+                "selection": "all",
+                "codec": "int8",
+                "deadline": {"mode": "fixed", "seconds": 600},
+            }
             c.post("/af/v1/jobs", json=spec, headers={"Authorization": f"Bearer {op}"}).raise_for_status()
             console.print("building a VGG16_BN update and its int8 body ...")
             model = build_model("vgg16_bn", seed=0)
@@ -118,8 +140,11 @@ def through_af(reps: int, workdir: Path) -> dict[str, Any]:
                 downs.append(time.perf_counter() - t0)
                 sizes["download_bytes"] = n
                 t0 = time.perf_counter()
-                r = c.post(task["upload_url"], content=iter_chunks(body),
-                           headers={**ue, "Content-Length": str(len(body)), "Fl5g-Num-Samples": "1000"})
+                r = c.post(
+                    task["upload_url"],
+                    content=iter_chunks(body),
+                    headers={**ue, "Content-Length": str(len(body)), "Fl5g-Num-Samples": "1000"},
+                )
                 ups.append(time.perf_counter() - t0)
                 assert r.status_code == 200, r.text
                 sizes["upload_bytes"] = len(body)
@@ -145,15 +170,41 @@ def main() -> None:
     down = gbps(af["download_bytes"], af["download_s"])
     rows = [
         ["raw loopback TCP", PAYLOAD, statistics.median(tcp), tcp_gbps, 1.0],
-        ["AF upload (int8 update, incl. aggregation)", af["upload_bytes"], statistics.median(af["upload_s"]), up,
-         up / tcp_gbps],
-        ["AF download (int8 model)", af["download_bytes"], statistics.median(af["download_s"]), down,
-         down / tcp_gbps],
+        [
+            "AF upload (int8 update, incl. aggregation)",
+            af["upload_bytes"],
+            statistics.median(af["upload_s"]),
+            up,
+            up / tcp_gbps,
+        ],
+        [
+            "AF download (int8 model)",
+            af["download_bytes"],
+            statistics.median(af["download_s"]),
+            down,
+            down / tcp_gbps,
+        ],
     ]
-    console.print(table("138,365,992-parameter payload at 8 bits (median)", ["path", "bytes", "seconds", "Gbps",
-                                                                          "ratio to TCP"], rows))
-    save("transfer", {"reps": reps, "raw_tcp_s": tcp, "raw_tcp_gbps": tcp_gbps, "af": af, "af_upload_gbps": up,
-                      "af_download_gbps": down, "upload_ratio": up / tcp_gbps, "download_ratio": down / tcp_gbps})
+    console.print(
+        table(
+            "138,365,992-parameter payload at 8 bits (median)",
+            ["path", "bytes", "seconds", "Gbps", "ratio to TCP"],
+            rows,
+        )
+    )
+    save(
+        "transfer",
+        {
+            "reps": reps,
+            "raw_tcp_s": tcp,
+            "raw_tcp_gbps": tcp_gbps,
+            "af": af,
+            "af_upload_gbps": up,
+            "af_download_gbps": down,
+            "upload_ratio": up / tcp_gbps,
+            "download_ratio": down / tcp_gbps,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from rich.console import Console
 
 from fl5g.serve import Service, serve
 
-app = typer.Typer(help="Real-time federated learning over 5G (3GPP TR 22.874 clause 7.1).", no_args_is_help=True)
+app = typer.Typer(
+    help="Real-time federated learning over 5G (3GPP TR 22.874 clause 7.1).", no_args_is_help=True
+)
 console = Console()
 
 
@@ -59,16 +61,27 @@ def demo_cmd(
     from fl5g.launcher import Stack
 
     spec = {
-        "model": model, "rounds": rounds, "ues_per_round": ues_per_round or ues, "local_steps": local_steps,
-        "batch_size": batch_size, "lr": lr, "seed": seed, "selection": selection, "codec": codec,
+        "model": model,
+        "rounds": rounds,
+        "ues_per_round": ues_per_round or ues,
+        "local_steps": local_steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "selection": selection,
+        "codec": codec,
     }
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
-    console.print(f"[bold]fl5g demo[/]: {ues} UEs, {rounds} rounds, alpha={alpha}, seed={seed}, model={model}")
+    console.print(
+        f"[bold]fl5g demo[/]: {ues} UEs, {rounds} rounds, alpha={alpha}, seed={seed}, model={model}"
+    )
     try:
         with Stack(ues=ues, alpha=alpha, seed=seed) as stack:
-            console.print(f"NEF mock {stack.nef_url}  AF {stack.af_url}  UE processes: "
-                          f"{sum(1 for p in stack.procs if p.name.startswith('ue'))}")
+            console.print(
+                f"NEF mock {stack.nef_url}  AF {stack.af_url}  UE processes: "
+                f"{sum(1 for p in stack.procs if p.name.startswith('ue'))}"
+            )
             stack.wait_ues_registered()
             result = run_job(stack, spec, console)
             wall = time.monotonic() - t0
@@ -79,8 +92,10 @@ def demo_cmd(
     png = plot_report(out)
     console.print(final_table(result))
     job = result["job"]
-    console.print(f"job {job['status']}: accuracy {100 * (job.get('accuracy') or 0):.2f} %, {wall:.1f} s; "
-                  f"report {out}" + (f", plot {png}" if png else ""))
+    console.print(
+        f"job {job['status']}: accuracy {100 * (job.get('accuracy') or 0):.2f} %, {wall:.1f} s; "
+        f"report {out}" + (f", plot {png}" if png else "")
+    )
     if job["status"] != "completed":
         raise typer.Exit(1)
 

@@ -27,7 +27,9 @@ def run_job(stack: Stack, spec: dict[str, Any], console: Console, timeout_s: flo
         jid = job["id"]
         end = time.monotonic() + timeout_s
         rounds: list[dict[str, Any]] = []
-        with Live(_progress(job, rounds, spec), console=console, refresh_per_second=4, transient=False) as live:
+        with Live(
+            _progress(job, rounds, spec), console=console, refresh_per_second=4, transient=False
+        ) as live:
             while time.monotonic() < end:
                 job = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
                 rounds = op.get(f"/af/v1/jobs/{jid}/rounds").raise_for_status().json()
@@ -42,9 +44,21 @@ def run_job(stack: Stack, spec: dict[str, Any], console: Console, timeout_s: flo
 
 
 def _progress(job: dict[str, Any], rounds: list[dict[str, Any]], spec: dict[str, Any]) -> Table:
-    t = Table(title=f"FL job {job.get('id', '?')} [{job.get('status', '?')}] "
-              f"{len(rounds)}/{spec['rounds']} rounds", expand=False)
-    for col in ("round", "accuracy", "duration s", "deadline s", "selected", "on time", "late", "missing", "rejected"):
+    t = Table(
+        title=f"FL job {job.get('id', '?')} [{job.get('status', '?')}] {len(rounds)}/{spec['rounds']} rounds",
+        expand=False,
+    )
+    for col in (
+        "round",
+        "accuracy",
+        "duration s",
+        "deadline s",
+        "selected",
+        "on time",
+        "late",
+        "missing",
+        "rejected",
+    ):
         t.add_column(col, justify="right")
     for rd in rounds[-15:]:
         outcomes = [u["outcome"] for u in rd["ues"]]
@@ -70,7 +84,9 @@ def write_report(path: Path, result: dict[str, Any], stack: Stack, wall_s: float
         "job": result["job"],
         "wall_seconds": wall_s,
         "ues": stack.ues,
-        "final_accuracy": next((r["accuracy"] for r in reversed(rounds) if r.get("accuracy") is not None), None),
+        "final_accuracy": next(
+            (r["accuracy"] for r in reversed(rounds) if r.get("accuracy") is not None), None
+        ),
         "rounds": [
             {
                 "round": r["round"],

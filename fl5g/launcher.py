@@ -73,7 +73,9 @@ class Stack:
             raise
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
         self.stop()
 
     @property
@@ -87,11 +89,26 @@ class Stack:
     def _spawn(self, name: str, service: str, port: int, env: dict[str, str], *args: str) -> Proc:
         assert self.workdir is not None
         log = self.workdir / f"{name}.log"
-        cmd = [sys.executable, "-m", "fl5g.cli", "serve", service, "--host", "127.0.0.1", "--port", str(port), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fl5g.cli",
+            "serve",
+            service,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ]
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         with log.open("ab") as fh:
             popen = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                cmd, env=full_env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                env=full_env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
         proc = Proc(name, popen, f"http://127.0.0.1:{port}", log)
@@ -113,7 +130,6 @@ class Stack:
         nef_env = {
             "NEF_CLIENTS": f'{{"fl5g-af": {{"secret": "{self.nef_secret}", "af_id": "fl5g-af"}}}}',
             "NEF_TOKEN_SECRET": secrets.token_urlsafe(32),
-            "NEF_SEED": str(self.seed),
             **({"NEF_SCENARIO": self.scenario} if self.scenario else {}),
             **self.extra_env,
         }
@@ -162,7 +178,9 @@ class Stack:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if proc.popen.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}:\n{tail(proc.log)}")
+                raise RuntimeError(
+                    f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}:\n{tail(proc.log)}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{proc.url}/readyz", timeout=1.0).status_code == 200:
                     return

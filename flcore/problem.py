@@ -142,7 +142,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers) if exc.headers else None
-        return problem_response(problem(exc.status_code, str(exc.detail), instance=str(request.url.path)), headers)
+        return problem_response(
+            problem(exc.status_code, str(exc.detail), instance=str(request.url.path)), headers
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(

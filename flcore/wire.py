@@ -55,7 +55,9 @@ def parse_content_length(value: str | None, *, limit: int) -> int:
     if n < 0:
         raise BodyError("Content-Length is negative", param="Content-Length")
     if n > limit:
-        raise BodyError(f"body of {n} bytes is over the limit of {limit} bytes", status=413, param="Content-Length")
+        raise BodyError(
+            f"body of {n} bytes is over the limit of {limit} bytes", status=413, param="Content-Length"
+        )
     return n
 
 
@@ -67,7 +69,9 @@ async def read_exactly(stream: AsyncIterator[bytes], length: int) -> bytearray:
     async for piece in stream:
         n = len(piece)
         if pos + n > length:
-            raise BodyError(f"body is longer than its Content-Length of {length} bytes", param="Content-Length")
+            raise BodyError(
+                f"body is longer than its Content-Length of {length} bytes", param="Content-Length"
+            )
         mv[pos : pos + n] = piece
         pos += n
     if pos != length:

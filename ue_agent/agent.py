@@ -11,13 +11,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import httpx
+from flcore.pacing import Pacer
 from torch import nn
 
 from flcore import protocol as proto
 from flcore.codecs import EncoderState, encode
 from flcore.data import ImageSet
 from flcore.models import build_model, float_state
-from flcore.pacing import Pacer
 from flcore.protocol import Task
 from flcore.training import TrainResult, batch_rng, delta, train_local
 from flcore.wire import CHUNK, SAFETENSORS, bytes_to_state
@@ -106,7 +106,9 @@ class UeAgent:
 
     async def next_task(self) -> Task | None:
         r = await self.af.get(
-            "/af/v1/ue/task", params={"wait": self.poll_wait_s}, headers=self._auth(),
+            "/af/v1/ue/task",
+            params={"wait": self.poll_wait_s},
+            headers=self._auth(),
             timeout=self.poll_wait_s + 10,
         )
         self._check(r)
@@ -126,8 +128,14 @@ class UeAgent:
         result = await self.train(task)
         update = delta(float_state(self._model()), base)
         body = await asyncio.get_running_loop().run_in_executor(
-            self.executor, lambda: encode(update, codec=task.codec, byte_budget=task.byte_budget,
-                                          density=task.density, state=self.enc_state)
+            self.executor,
+            lambda: encode(
+                update,
+                codec=task.codec,
+                byte_budget=task.byte_budget,
+                density=task.density,
+                state=self.enc_state,
+            ),
         )
         # the AF's version stays the reference: our local weights go back to the global ones
         self._model().load_state_dict(base, strict=False)
@@ -179,7 +187,9 @@ class UeAgent:
         rng = batch_rng(task.seed, task.round, self.index)
         result = await asyncio.get_running_loop().run_in_executor(
             self.executor,
-            lambda: train_local(model, self.data, steps=task.local_steps, batch_size=task.batch_size, lr=task.lr, rng=rng),
+            lambda: train_local(
+                model, self.data, steps=task.local_steps, batch_size=task.batch_size, lr=task.lr, rng=rng
+            ),
         )
         self.seconds_per_step = result.seconds_per_step
         for _ in range(min(result.steps, 50)):
@@ -220,7 +230,9 @@ class UeAgent:
         else:
             outcome = "failed"
             self._check(r)
-            log.info("%s: upload for round %d answered %d: %s", self.gpsi, task.round, r.status_code, r.text[:200])
+            log.info(
+                "%s: upload for round %d answered %d: %s", self.gpsi, task.round, r.status_code, r.text[:200]
+            )
         self.metrics.updates.labels(outcome).inc()
         self.rounds_done += 1
         return outcome
@@ -229,14 +241,14 @@ class UeAgent:
 PACED_CHUNK = 64 * 1024  # small enough that pacing at tens of Mbit/s stays smooth
 
 
-async def _paced(body: bytes, pacer: Pacer | None) -> AsyncIterator[memoryview]:
+async def _paced(body: bytes, pacer: Pacer | None) -> AsyncIterator[bytes]:
     mv = memoryview(body)
     step = CHUNK if pacer is None else PACED_CHUNK
     for i in range(0, len(mv), step):
         piece = mv[i : i + step]
         if pacer is not None:
             await pacer.wait(len(piece))
-        yield piece
+        yield piece  # type: ignore[misc]  # a memoryview: httpx sends it without a copy
 
 
 def measure_seconds_per_step(data: ImageSet, model_name: str = "smallcnn", steps: int = 5) -> float:
@@ -245,4 +257,3 @@ def measure_seconds_per_step(data: ImageSet, model_name: str = "smallcnn", steps
     train_local(model, data, steps=2, batch_size=32, lr=0.01, rng=batch_rng(0, 0, 0))
     r = train_local(model, data, steps=steps, batch_size=32, lr=0.01, rng=batch_rng(0, 1, 0))
     return r.seconds_per_step
-

@@ -47,23 +47,38 @@ class Fleet:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="train")
         train = await asyncio.to_thread(load_fashion_mnist, "train")
         parts = dirichlet_partition(train.labels, s.partitions or s.count, s.alpha, s.data_seed)
-        limits = httpx.Limits(max_connections=max(20, 2 * s.count), max_keepalive_connections=max(20, s.count))
+        limits = httpx.Limits(
+            max_connections=max(20, 2 * s.count), max_keepalive_connections=max(20, s.count)
+        )
         timeout = httpx.Timeout(30.0, connect=5.0)
         af = httpx.AsyncClient(base_url=s.af_url, limits=limits, timeout=timeout)
-        nef = httpx.AsyncClient(base_url=s.nef_url, limits=limits, timeout=timeout) if (s.nef_url and s.pace) else None
+        nef = (
+            httpx.AsyncClient(base_url=s.nef_url, limits=limits, timeout=timeout)
+            if (s.nef_url and s.pace)
+            else None
+        )
         self._clients = [c for c in (af, nef) if c is not None]
         first = train.subset(parts[s.first_index % len(parts)])
-        step_s = await asyncio.get_running_loop().run_in_executor(self._executor, measure_seconds_per_step, first)
+        step_s = await asyncio.get_running_loop().run_in_executor(
+            self._executor, measure_seconds_per_step, first
+        )
         energy = EnergyModel(s.train_power_w, s.ul_power_w, s.dl_power_w, s.idle_power_w)
         for i in range(s.count):
             index = s.first_index + i
             gpsi = gpsi_for(index)
             self.agents.append(
                 UeAgent(
-                    index=index, gpsi=gpsi, data=train.subset(parts[index % len(parts)]), af=af,
-                    link=Link(nef, gpsi, refresh_s=s.rate_refresh_s), executor=self._executor,
-                    metrics=self.metrics, energy=energy, enrollment_key=s.enrollment_key,
-                    poll_wait_s=s.poll_wait_s, seconds_per_step=step_s,
+                    index=index,
+                    gpsi=gpsi,
+                    data=train.subset(parts[index % len(parts)]),
+                    af=af,
+                    link=Link(nef, gpsi, refresh_s=s.rate_refresh_s),
+                    executor=self._executor,
+                    metrics=self.metrics,
+                    energy=energy,
+                    enrollment_key=s.enrollment_key,
+                    poll_wait_s=s.poll_wait_s,
+                    seconds_per_step=step_s,
                 )
             )
         self.metrics.ues.set(len(self.agents))
@@ -109,7 +124,9 @@ def create_app(settings: UeSettings | None = None, *, registry: CollectorRegistr
         fleet: Fleet = app.state.fleet
         registered = sum(1 for a in fleet.agents if a.token)
         if not fleet.agents or registered == 0:
-            raise ProblemError(503, "no UE of this process is registered with the AF yet", cause="NOT_REGISTERED")
+            raise ProblemError(
+                503, "no UE of this process is registered with the AF yet", cause="NOT_REGISTERED"
+            )
         return {"status": "ready", "ues": len(fleet.agents), "registered": registered}
 
     @app.get("/status")
@@ -117,7 +134,12 @@ def create_app(settings: UeSettings | None = None, *, registry: CollectorRegistr
         fleet: Fleet = app.state.fleet
         return {
             "ues": [
-                {"gpsi": a.gpsi, "registered": a.token is not None, "rounds": a.rounds_done, "samples": len(a.data)}
+                {
+                    "gpsi": a.gpsi,
+                    "registered": a.token is not None,
+                    "rounds": a.rounds_done,
+                    "samples": len(a.data),
+                }
                 for a in fleet.agents
             ]
         }
@@ -127,6 +149,9 @@ def create_app(settings: UeSettings | None = None, *, registry: CollectorRegistr
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
-        HttpMetricsMiddleware, requests=metrics.http_requests, duration=metrics.http_duration, router=app.router
+        HttpMetricsMiddleware,
+        requests=metrics.http_requests,
+        duration=metrics.http_duration,
+        router=app.router,
     )
     return app

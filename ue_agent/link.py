@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 import httpx
-
 from flcore.pacing import Pacer
 
 log = logging.getLogger("ue_agent.link")
@@ -46,7 +45,9 @@ class Link:
         if self.nef is None:
             yield None
             return
-        r = await self.nef.post("/emulator/v1/transfers", json={"gpsi": self.gpsi, "direction": direction, "bytes": nbytes})
+        r = await self.nef.post(
+            "/emulator/v1/transfers", json={"gpsi": self.gpsi, "direction": direction, "bytes": nbytes}
+        )
         r.raise_for_status()
         info = r.json()
         tid = info["transferId"]

@@ -14,13 +14,16 @@ class UeMetrics:
             "flue_train_step_seconds", "Wall time of one local SGD step", buckets=BUCKETS, registry=registry
         )
         self.transfer = Histogram(
-            "flue_transfer_seconds", "Model download / update upload time", ["direction"], buckets=BUCKETS,
+            "flue_transfer_seconds",
+            "Model download / update upload time",
+            ["direction"],
+            buckets=BUCKETS,
             registry=registry,
         )
-        self.transfer_bytes = Counter(
-            "flue_transfer_bytes", "Bytes moved", ["direction"], registry=registry
+        self.transfer_bytes = Counter("flue_transfer_bytes", "Bytes moved", ["direction"], registry=registry)
+        self.updates = Counter(
+            "flue_updates", "Updates sent, by the AF's verdict", ["outcome"], registry=registry
         )
-        self.updates = Counter("flue_updates", "Updates sent, by the AF's verdict", ["outcome"], registry=registry)
         for o in ("on_time", "late", "rejected", "failed"):
             self.updates.labels(o)
         for d in ("ul", "dl"):
@@ -29,9 +32,15 @@ class UeMetrics:
         self.ues = Gauge("flue_ues", "UEs hosted by this process", registry=registry)
         self.registered = Gauge("flue_ues_registered", "UEs registered with the AF", registry=registry)
         self.http_requests = Counter(
-            "flue_http_requests", "HTTP requests served", ["method", "route", "status_class"], registry=registry
+            "flue_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status_class"],
+            registry=registry,
         )
         self.http_duration = Histogram(
-            "flue_http_request_duration_seconds", "HTTP request duration", ["method", "route"], buckets=BUCKETS,
+            "flue_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "route"],
+            buckets=BUCKETS,
             registry=registry,
         )

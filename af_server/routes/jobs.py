@@ -26,7 +26,9 @@ async def _job(store: Store, job_id: str) -> JobState:
 
 
 @router.post("/jobs", status_code=201, response_model=JobState)
-async def create_job(spec: JobSpec, response: Response, _: WriterDep, store: StoreDep, coord: CoordinatorDep) -> JobState:
+async def create_job(
+    spec: JobSpec, response: Response, _: WriterDep, store: StoreDep, coord: CoordinatorDep
+) -> JobState:
     now = time.time()
     job = JobState(id=uuid.uuid4().hex[:12], spec=spec, created_at=now, updated_at=now)
     await store.put_job(job)
@@ -56,8 +58,12 @@ async def get_round(job_id: JobId, round_no: int, _: ReaderDep, store: StoreDep)
     await _job(store, job_id)
     found = await store.rounds(job_id, round_no, round_no) if round_no >= 0 else []
     if not found:
-        raise ProblemError(404, f"job {job_id} has no completed round {round_no}", cause="ROUND_NOT_FOUND",
-                           invalid=[("roundNo", "not completed")])
+        raise ProblemError(
+            404,
+            f"job {job_id} has no completed round {round_no}",
+            cause="ROUND_NOT_FOUND",
+            invalid=[("roundNo", "not completed")],
+        )
     return found[0]
 
 

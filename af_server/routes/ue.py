@@ -67,7 +67,7 @@ async def get_task(
 )
 async def download_model(
     job_id: str,
-    ue: UeDep,
+    _ue: UeDep,
     coord: LeaderDep,
     metrics: MetricsDep,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -91,10 +91,18 @@ async def download_model(
 @router.post(
     "/jobs/{job_id}/rounds/{round_no}/updates",
     openapi_extra={
-        "requestBody": {"required": True, "content": {SAFETENSORS: {"schema": {"type": "string", "format": "binary"}}}},
+        "requestBody": {
+            "required": True,
+            "content": {SAFETENSORS: {"schema": {"type": "string", "format": "binary"}}},
+        },
         "parameters": [
             {"name": "Fl5g-Num-Samples", "in": "header", "required": True, "schema": {"type": "integer"}},
-            {"name": "Fl5g-Download-Seconds", "in": "header", "required": False, "schema": {"type": "number"}},
+            {
+                "name": "Fl5g-Download-Seconds",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "number"},
+            },
             {"name": "Fl5g-Compute-Seconds", "in": "header", "required": False, "schema": {"type": "number"}},
             {"name": "Fl5g-Energy-Joules", "in": "header", "required": False, "schema": {"type": "number"}},
         ],
@@ -108,5 +116,10 @@ async def upload_update(
     if row is None:
         raise ProblemError(403, f"{ue.gpsi} is not registered", cause="UE_NOT_REGISTERED")
     return await coord.accept_upload(
-        job_id, round_no, ue.gpsi, request.headers, request.stream(), max_samples=int(row.get("num_samples", 1))
+        job_id,
+        round_no,
+        ue.gpsi,
+        request.headers,
+        request.stream(),
+        max_samples=int(row.get("num_samples", 1)),
     )

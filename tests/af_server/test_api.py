@@ -25,9 +25,14 @@ GPSI = "msisdn-910000000001"
 @pytest.fixture
 def af(redis_url, tmp_path):
     settings = AfSettings(
-        redis_url=redis_url, redis_prefix=f"fl5gtest-{uuid.uuid4().hex[:8]}", state_dir=tmp_path,
-        operator_write_tokens=[WRITE], operator_read_tokens=[READ], ue_enrollment_keys=[ENROLL],
-        max_upload_bytes=4 * 1024 * 1024, lock_ttl_s=2.0,
+        redis_url=redis_url,
+        redis_prefix=f"fl5gtest-{uuid.uuid4().hex[:8]}",
+        state_dir=tmp_path,
+        operator_write_tokens=[WRITE],
+        operator_read_tokens=[READ],
+        ue_enrollment_keys=[ENROLL],
+        max_upload_bytes=4 * 1024 * 1024,
+        lock_ttl_s=2.0,
     )
     with serve(create_app(settings)) as url:
         yield url
@@ -53,10 +58,23 @@ def test_registration_refuses_bad_input(af):
     with httpx.Client(base_url=af) as c:
         _problem(c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": 1}), 401, "Fl5g-Enrollment-Key")
         hdr = {"Fl5g-Enrollment-Key": ENROLL}
-        _problem(c.post("/af/v1/ues", content=b"{not json", headers={**hdr, "content-type": "application/json"}), 400)
-        _problem(c.post("/af/v1/ues", json={"gpsi": "imsi-001010000000001", "num_samples": 1}, headers=hdr), 400, "/gpsi")
-        _problem(c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": "many"}, headers=hdr), 400, "/num_samples")
-        _problem(c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": 1, "supi": "x"}, headers=hdr), 400, "/supi")
+        _problem(
+            c.post("/af/v1/ues", content=b"{not json", headers={**hdr, "content-type": "application/json"}),
+            400,
+        )
+        _problem(
+            c.post("/af/v1/ues", json={"gpsi": "imsi-001010000000001", "num_samples": 1}, headers=hdr),
+            400,
+            "/gpsi",
+        )
+        _problem(
+            c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": "many"}, headers=hdr), 400, "/num_samples"
+        )
+        _problem(
+            c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": 1, "supi": "x"}, headers=hdr),
+            400,
+            "/supi",
+        )
 
 
 def test_operator_api_auth_and_validation(af):
@@ -90,8 +108,13 @@ def test_upload_checks_and_no_accepted_update_lost(af):
         token = _register(c)
         other = _register(c, "msisdn-910000000002")
         w = {"Authorization": f"Bearer {WRITE}"}
-        spec = {"rounds": 1, "ues_per_round": 1, "selection": "random", "deadline": {"mode": "fixed", "seconds": 20},
-                "seed": 5}
+        spec = {
+            "rounds": 1,
+            "ues_per_round": 1,
+            "selection": "random",
+            "deadline": {"mode": "fixed", "seconds": 20},
+            "seed": 5,
+        }
         # a single-UE round: the other UE must not be selected, so register it but let only GPSI poll
         job = c.post("/af/v1/jobs", json=spec, headers=w).json()
         task = _wait_task(c, token)
@@ -109,9 +132,14 @@ def test_upload_checks_and_no_accepted_update_lost(af):
         wrong_round = url.replace(f"/rounds/{task['round']}/", f"/rounds/{task['round'] + 5}/")
         _problem(c.post(wrong_round, content=good, headers=hdr), 409, "round")
         _problem(c.post(url, content=good, headers={"Fl5g-Num-Samples": "100"}), 401)
-        _problem(c.post(url, content=good, headers={"Authorization": f"Bearer {other}", "Fl5g-Num-Samples": "1"}), 403)
+        _problem(
+            c.post(url, content=good, headers={"Authorization": f"Bearer {other}", "Fl5g-Num-Samples": "1"}),
+            403,
+        )
         _problem(c.post(url, content=good, headers={**ue}), 400, "fl5g-num-samples")
-        _problem(c.post(url, content=good, headers={**ue, "Fl5g-Num-Samples": "ten"}), 400, "fl5g-num-samples")
+        _problem(
+            c.post(url, content=good, headers={**ue, "Fl5g-Num-Samples": "ten"}), 400, "fl5g-num-samples"
+        )
         renamed = dict(update)
         renamed["features.0.weightX"] = renamed.pop("features.0.weight")
         _problem(c.post(url, content=encode(renamed, codec="none"), headers=hdr), 400)
@@ -124,7 +152,10 @@ def test_upload_checks_and_no_accepted_update_lost(af):
         _problem(c.post(url, content=b"\x00" * (5 * 1024 * 1024), headers=hdr), 413, "Content-Length")
         nan = {k: v.clone() for k, v in update.items()}
         nan["classifier.3.bias"][0] = float("nan")
-        _problem(c.post(url, content=state_to_bytes(nan, {"codec": "none", "codec_version": "1"}), headers=hdr), 400)
+        _problem(
+            c.post(url, content=state_to_bytes(nan, {"codec": "none", "codec_version": "1"}), headers=hdr),
+            400,
+        )
         # the rejected attempts did not use up the UE's report: the good one is taken
         ok = c.post(url, content=good, headers=hdr)
         assert ok.status_code == 200, ok.text

@@ -20,8 +20,16 @@ def _job(job_id: str = "j1") -> JobState:
 
 def _record(job_id: str, n: int) -> RoundRecord:
     return RoundRecord(
-        job_id=job_id, round=n, status="completed", model_version=n + 1, started_at=time.time(),
-        duration_s=1.0, deadline_s=2.0, selected=["msisdn-910000000001"], ues=[], selection_policy="random",
+        job_id=job_id,
+        round=n,
+        status="completed",
+        model_version=n + 1,
+        started_at=time.time(),
+        duration_s=1.0,
+        deadline_s=2.0,
+        selected=["msisdn-910000000001"],
+        ues=[],
+        selection_policy="random",
     )
 
 

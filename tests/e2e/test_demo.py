@@ -16,9 +16,24 @@ def test_demo_trains_well_above_chance_and_reports(tmp_path, redis_url):
     out = tmp_path / "out"
     env = {**os.environ, "FL5G_REDIS_URL": redis_url, "AF_REDIS_PREFIX": f"e2e-{os.getpid()}"}
     proc = subprocess.run(
-        [sys.executable, "-m", "fl5g.cli", "demo", "--ues", "4", "--rounds", "3", "--local-steps", "20",
-         "--report", str(out)],
-        env=env, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "fl5g.cli",
+            "demo",
+            "--ues",
+            "4",
+            "--rounds",
+            "3",
+            "--local-steps",
+            "20",
+            "--report",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())

@@ -29,9 +29,7 @@ def test_garbage_is_a_body_error():
         wire.bytes_to_state(b"\x00\x01garbage")
 
 
-@pytest.mark.parametrize(
-    ("value", "status"), [(None, 411), ("abc", 400), ("-1", 400), ("1001", 413)]
-)
+@pytest.mark.parametrize(("value", "status"), [(None, 411), ("abc", 400), ("-1", 400), ("1001", 413)])
 def test_content_length_checks(value, status):
     with pytest.raises(wire.BodyError) as err:
         wire.parse_content_length(value, limit=1000)
