@@ -76,7 +76,7 @@ class Receiver:
         with self._cond:
             self._cond.wait_for(lambda: len(hits()) >= count, timeout=timeout)
             found = hits()
-        assert len(found) >= count, f"{len(found)} of {count} notifications within {timeout}s: {self.received}"
+        assert len(found) >= count, f"{len(found)}/{count} notifications in {timeout}s: {self.received}"
         return found
 
     async def wait(

@@ -65,7 +65,8 @@ def errors(file: str, schema: str, instance: Any) -> list[str]:
         registry=_registry(),
         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(instance)]
+    found = validator.iter_errors(instance)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in found]
 
 
 def check(file: str, schema: str, instance: Any) -> None:

@@ -64,14 +64,14 @@ async def test_periodic_location_reports_until_the_maximum_then_cancels(nef: Nef
 async def test_loss_of_connectivity_and_reachability_follow_the_radio_link(nef: Nef) -> None:
     # Prepare
     common = {"msisdn": MSISDN, "monitorExpireTime": "2099-01-01T00:00:00Z"}
-    lost = await nef.client.post(
-        BASE, json=common | {"monitoringType": "LOSS_OF_CONNECTIVITY", "notificationDestination": nef.cb("loss")}
-    )
-    back = await nef.client.post(
-        BASE,
-        json=common
-        | {"monitoringType": "UE_REACHABILITY", "reachabilityType": "DATA", "notificationDestination": nef.cb("up")},
-    )
+    loss_body = {"monitoringType": "LOSS_OF_CONNECTIVITY", "notificationDestination": nef.cb("loss")}
+    up_body = {
+        "monitoringType": "UE_REACHABILITY",
+        "reachabilityType": "DATA",
+        "notificationDestination": nef.cb("up"),
+    }
+    lost = await nef.client.post(BASE, json=common | loss_body)
+    back = await nef.client.post(BASE, json=common | up_body)
     assert lost.status_code == back.status_code == 201
     # Execute: the radio link drops, then comes back
     await nef.client.put(f"/emulator/v1/ues/{UE}/override", json={"connected": False})
