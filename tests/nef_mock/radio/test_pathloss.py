@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -28,16 +30,16 @@ from nef_mock.radio.pathloss import (
         (10.0, 1.0),  # within 18 m always LOS
     ],
 )
-def test_umi_los_probability(d, expected):
+def test_umi_los_probability(d: Any, expected: Any) -> None:
     assert float(p_los("UMi", d)) == pytest.approx(expected, abs=1e-5)
 
 
-def test_uma_los_probability_for_pedestrians():
+def test_uma_los_probability_for_pedestrians() -> None:
     # 18/100 + exp(−100/63)·0.82 = 0.18 + 0.204487·0.82 = 0.347679 (C'(1.5 m) = 0)
     assert float(p_los("UMa", 100.0)) == pytest.approx(0.347679, abs=1e-5)
 
 
-def test_breakpoint_at_28_ghz():
+def test_breakpoint_at_28_ghz() -> None:
     # 4 · (10 − 1) · (1.5 − 1) · 28e9 / 3e8
     assert breakpoint_distance(10.0, 1.5, 28.0) == pytest.approx(1680.0)
 
@@ -55,14 +57,14 @@ def test_breakpoint_at_28_ghz():
         (200.0, 109.6730, 134.4647),
     ],
 )
-def test_umi_street_canyon_path_loss_at_28_ghz(d, los, nlos):
+def test_umi_street_canyon_path_loss_at_28_ghz(d: Any, los: Any, nlos: Any) -> None:
     assert float(umi_los(d, 28.0)) == pytest.approx(los, abs=2e-3)
     assert float(umi_nlos(d, 28.0)) == pytest.approx(nlos, abs=2e-3)
     both = path_loss("UMi", np.array([True, False]), np.array([d, d]), 28.0, 10.0, 1.5)
     assert both == pytest.approx([los, nlos], abs=2e-3)
 
 
-def test_nlos_is_never_below_los_and_loss_grows_with_distance():
+def test_nlos_is_never_below_los_and_loss_grows_with_distance() -> None:
     d = np.linspace(10, 2000, 400)
     for los, nlos in ((umi_los(d, 28.0), umi_nlos(d, 28.0)), (uma_los(d, 3.5), uma_nlos(d, 3.5))):
         assert np.all(nlos >= los)
@@ -70,7 +72,8 @@ def test_nlos_is_never_below_los_and_loss_grows_with_distance():
         assert np.all(np.diff(nlos) > 0)
 
 
-def test_uma_beyond_the_breakpoint_uses_pl2():
-    # 3.5 GHz, h_BS 25 m: d'_BP = 4·24·0.5·3.5e9/3e8 = 560 m; at 1000 m, PL2 = 28 + 40·log10(d3D) + 20·log10(3.5)
-    # − 9·log10(560² + 23.5²); d3D = 1000.276, so 28 + 120.0104 + 10.8814 − 49.4801 = 109.4117
+def test_uma_beyond_the_breakpoint_uses_pl2() -> None:
+    # 3.5 GHz, h_BS 25 m: d'_BP = 4·24·0.5·3.5e9/3e8 = 560 m; at 1000 m,
+    # PL2 = 28 + 40·log10(d3D) + 20·log10(3.5) − 9·log10(560² + 23.5²) with d3D = 1000.276:
+    # 28 + 120.0104 + 10.8814 − 49.4801 = 109.4117
     assert float(uma_los(1000.0, 3.5)) == pytest.approx(109.4117, abs=2e-3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -19,11 +21,13 @@ from nef_mock.radio.rates import link_rate_bps, max_data_rate_bps, n_prb, spectr
         ("FR1", 100, 30, 4, 256, "DL", 2.34),
     ],
 )
-def test_max_data_rate_matches_the_reference_values(band, bw, scs, layers, qam, direction, gbps):
+def test_max_data_rate_matches_the_reference_values(
+    band: Any, bw: Any, scs: Any, layers: Any, qam: Any, direction: Any, gbps: Any
+) -> None:
     assert round(max_data_rate_bps(band, bw, scs, layers, qam, direction) / 1e9, 2) == gbps
 
 
-def test_scaling_factor_scales_linearly():
+def test_scaling_factor_scales_linearly() -> None:
     full = max_data_rate_bps("FR2", 400, 120, 1, 64, "UL")
     assert max_data_rate_bps("FR2", 400, 120, 1, 64, "UL", 0.75) == pytest.approx(0.75 * full)
 
@@ -39,19 +43,19 @@ def test_scaling_factor_scales_linearly():
         ("FR2", 200, 60, 264),
     ],
 )
-def test_prb_tables(band, bw, scs, prb):
+def test_prb_tables(band: Any, bw: Any, scs: Any, prb: Any) -> None:
     assert n_prb(band, bw, scs) == prb
 
 
 @pytest.mark.parametrize(
     ("band", "bw", "scs"), [("FR1", 100, 15), ("FR2", 400, 60), ("FR2", 100, 30), ("FR1", 33, 30)]
 )
-def test_combinations_outside_the_tables_are_refused(band, bw, scs):
+def test_combinations_outside_the_tables_are_refused(band: Any, bw: Any, scs: Any) -> None:
     with pytest.raises(ValueError, match="choose one of"):
         n_prb(band, bw, scs)
 
 
-def test_spectral_efficiency_is_truncated_shannon():
+def test_spectral_efficiency_is_truncated_shannon() -> None:
     se = spectral_efficiency(np.array([-20.0, -10.0, 0.0, 10.0, 60.0]), 0.6, -10.0, 5.5547)
     assert se[0] == 0.0  # below SINR_min
     assert se[1] == pytest.approx(0.6 * np.log2(1.1))
@@ -60,7 +64,7 @@ def test_spectral_efficiency_is_truncated_shannon():
     assert se[4] == 5.5547  # capped at the top CQI
 
 
-def test_link_rate_uses_the_best_rank_and_the_cap():
+def test_link_rate_uses_the_best_rank_and_the_cap() -> None:
     hz = 264 * 12 * 120e3
     kw = {
         "occupied_hz": hz,
