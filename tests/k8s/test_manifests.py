@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import jsonschema
@@ -199,6 +200,15 @@ def test_ue_agent_runs_a_fleet(rendered):
     env_names = [e["name"] for e in c.get("env", [])]
     assert "UE_COUNT" in env_names
     assert kube.container_env(ue, c, rendered["dev"])["UE_COUNT"].isdigit()
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_ue_training_threads_follow_the_cpu_limit(rendered, target):
+    """Left at 0 the agent would start one training thread per node core, not per CPU of its limit."""
+    ue = kube.by_name(rendered[target], "Deployment", "ue-agent")
+    c = kube.containers(ue)[0]
+    workers = int(kube.container_env(ue, c, rendered[target])["UE_TRAIN_WORKERS"])
+    assert workers == math.ceil(kube.quantity(c["resources"]["limits"]["cpu"]))
 
 
 def test_overlay_settings(rendered):
