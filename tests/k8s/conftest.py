@@ -79,17 +79,17 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="session")
 def rules() -> dict[str, Any]:
-    return yaml.safe_load(RULES_FILE.read_text())
+    return dict(yaml.safe_load(RULES_FILE.read_text()))
 
 
 @pytest.fixture(scope="session")
 def rules_tests() -> dict[str, Any]:
-    return yaml.safe_load(RULES_TEST_FILE.read_text())
+    return dict(yaml.safe_load(RULES_TEST_FILE.read_text()))
 
 
 @pytest.fixture(scope="session")
 def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD_FILE.read_text())
+    return dict(json.loads(DASHBOARD_FILE.read_text()))
 
 
 def all_rules(rules_doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -33,12 +33,12 @@ def by_name(objs: Iterable[Obj], kind: str, name: str) -> Obj:
 
 def pod_template(workload: Obj) -> Obj:
     if workload["kind"] == "CronJob":
-        return workload["spec"]["jobTemplate"]["spec"]["template"]
-    return workload["spec"]["template"]
+        return dict(workload["spec"]["jobTemplate"]["spec"]["template"])
+    return dict(workload["spec"]["template"])
 
 
 def pod_spec(workload: Obj) -> Obj:
-    return pod_template(workload)["spec"]
+    return dict(pod_template(workload)["spec"])
 
 
 def pod_labels(workload: Obj) -> dict[str, str]:

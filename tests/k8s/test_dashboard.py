@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 import yaml
@@ -17,15 +18,15 @@ UNITS = {"percentunit", "s", "ms", "Bps", "bytes", "reqps", "cps", "ops", "short
 RAW_METRIC = re.compile(r"\b((?:flaf|nef|flue)_[a-z0-9_]+)\b")
 
 
-def panels(dashboard):
+def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     """Every panel, including those inside collapsed rows; rows themselves are layout only."""
-    out = []
+    out: list[dict[str, Any]] = []
     for p in dashboard["panels"]:
         out.extend(p.get("panels", []) if p["type"] == "row" else [p])
     return out
 
 
-def exprs(dashboard):
+def exprs(dashboard: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     return [(p, t["expr"]) for p in panels(dashboard) for t in p.get("targets", [])]
 
 
@@ -76,7 +77,7 @@ def test_every_panel_is_linted(dashboard):
 
 
 def test_layout_does_not_overlap(dashboard):
-    cells = {}
+    cells: dict[tuple[int, int], str] = {}
     for p in dashboard["panels"]:
         g = p["gridPos"]
         assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
@@ -86,7 +87,7 @@ def test_layout_does_not_overlap(dashboard):
                 cells[(x, y)] = p["title"]
 
 
-def test_queries_follow_the_conventions(dashboard):
+def test_queries_follow_the_conventions(dashboard: dict[str, Any]) -> None:
     problems = []
     for p, expr in exprs(dashboard):
         where = f"{p['title']!r}: {expr}"

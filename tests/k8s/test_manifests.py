@@ -99,7 +99,7 @@ def test_monitoring_only_in_prod(rendered):
 # Workload policy
 
 
-def _workloads(rendered, target):
+def _workloads(rendered: dict[str, list[dict[str, Any]]], target: str) -> list[dict[str, Any]]:
     return kube.of_kind(rendered[target], *kube.WORKLOAD_KINDS)
 
 
@@ -117,7 +117,7 @@ def test_workload_policy(rendered, target, check):
     assert not problems, "\n".join(problems)
 
 
-def _break(workload, path, value):
+def _break(workload: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
     w = copy.deepcopy(workload)
     node = w
     for part in path[:-1]:
@@ -212,11 +212,11 @@ def test_ue_training_threads_follow_the_cpu_limit(rendered, target):
 
 
 def test_overlay_settings(rendered):
-    def af_env(target):
+    def af_env(target: str) -> dict[str, str]:
         af = kube.by_name(rendered[target], "Deployment", "af-server")
         return kube.container_env(af, kube.containers(af)[0], rendered[target])
 
-    def nef_env(target):
+    def nef_env(target: str) -> dict[str, str]:
         nef = kube.by_name(rendered[target], "Deployment", "nef-mock")
         return kube.container_env(nef, kube.containers(nef)[0], rendered[target])
 
@@ -379,7 +379,7 @@ def test_dev_secrets_agree_across_services(rendered):
     """The AF's NEF client secret is the one the NEF knows; the UE's enrollment key is one the AF takes."""
     import base64
 
-    def secret(prefix):
+    def secret(prefix: str) -> dict[str, str]:
         secrets = kube.of_kind(rendered["dev"], "Secret")
         obj = next(o for o in secrets if o["metadata"]["name"].startswith(prefix))
         return {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}

@@ -5,6 +5,7 @@ typos before Prometheus silently returns nothing. (A later test scrapes the real
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tests.k8s.conftest import INTERFACES_DOC, REPO, all_rules
 
@@ -50,7 +51,7 @@ def base_name(name: str, known: set[str]) -> str:
     return name
 
 
-def all_exprs(rules, dashboard) -> list[str]:
+def all_exprs(rules: dict[str, Any], dashboard: dict[str, Any]) -> list[str]:
     exprs = [str(r["expr"]) for r in all_rules(rules)]
     for panel in dashboard["panels"]:
         exprs += [t["expr"] for t in panel.get("targets", [])]
