@@ -6,11 +6,14 @@ from __future__ import annotations
 import copy
 import json
 import math
+import subprocess
+import sys
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from tests.k8s import kube
@@ -70,6 +73,20 @@ def test_renders_with_the_expected_kinds(rendered, target):
 def test_every_object_validates_strictly(rendered, target):
     problems = [p for obj in rendered[target] for p in validate(obj)]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_kubernetes_validate_cli(rendered, target, tmp_path):
+    """The same check through the command line a developer would type."""
+    objs = [o for o in rendered[target] if (o["apiVersion"], o["kind"]) not in CRD_KINDS]
+    path = tmp_path / f"{target}.yaml"
+    path.write_text(yaml.safe_dump_all(objs))
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", K8S_VERSION, "--quiet", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ERROR" not in proc.stdout and "WARN" not in proc.stdout, proc.stdout
 
 
 def test_validation_catches_bad_objects(rendered):
