@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from . import blockage, mobility, rng, shadowing
 from .cells import Band
-from .pathloss import SHADOW_DCORR, SHADOW_SIGMA, Environment, p_los, path_loss
+from .pathloss import SHADOW_DCORR, SHADOW_SIGMA, PathLossTable
 from .rates import OVERHEAD, link_rate_bps, max_data_rate_bps, n_prb
 from .scenario import Scenario
 
@@ -22,6 +22,10 @@ I64 = NDArray[np.int64]
 I8 = NDArray[np.int8]
 B = NDArray[np.bool_]
 NO_CELL = -1
+# Geometry (path loss, LOS state, shadowing, sector gain) is refreshed once a UE has moved this far:
+# under 1 dB of path loss 10 m from a cell, under 0.1 dB beyond 100 m, and a tenth of the shadowing
+# decorrelation distance, while a walker then costs one refresh per 12 steps instead of 12.
+REFRESH_M = 1.0
 
 
 def _noise_dbm(bandwidth_hz: float, nf_db: float) -> float:
@@ -35,7 +39,6 @@ class Cells:
     pos: F64
     fr2: B
     azimuth: F64  # NaN = omni
-    groups: list[tuple[Environment, float, float, I64]]  # (environment, f_c, h_BS, columns)
     sigma_los: F64
     sigma_nlos: F64
     dcorr_los: F64
@@ -57,14 +60,12 @@ class Cells:
 
     @classmethod
     def of(cls, sc: Scenario) -> Cells:
-        cols: dict[tuple[Environment, float, float], list[int]] = {}
         v: dict[str, list[float]] = {
-            f.name: [] for f in fields(cls) if f.name not in {"pos", "fr2", "groups", "azimuth"}
+            f.name: [] for f in fields(cls) if f.name not in {"pos", "fr2", "azimuth"}
         }
-        for i, cell in enumerate(sc.cells):
+        for cell in sc.cells:
             bp = sc.bands[cell.band]
             band: Band = cell.band
-            cols.setdefault((bp.environment, bp.carrier_ghz, bp.bs_height_m), []).append(i)
             sig = SHADOW_SIGMA[bp.environment]
             dco = SHADOW_DCORR[bp.environment]
             bw = n_prb(band, cell.bandwidth_mhz, cell.scs_khz) * 12 * cell.scs_khz * 1e3
@@ -107,7 +108,6 @@ class Cells:
             pos=np.asarray([c.position for c in sc.cells], dtype=np.float64),
             fr2=np.asarray([c.band == "FR2" for c in sc.cells]),
             azimuth=np.asarray([np.nan if c.azimuth_deg is None else c.azimuth_deg for c in sc.cells]),
-            groups=[(env, fc, h, np.asarray(ix, dtype=np.int64)) for (env, fc, h), ix in cols.items()],
             layers_ul=np.asarray(v["layers_ul"], dtype=np.int64),
             layers_dl=np.asarray(v["layers_dl"], dtype=np.int64),
             **floats,
@@ -147,6 +147,9 @@ class UeBatch:
     los: B  # (N, C)
     z: F64  # (N, C) standard-normal shadowing state
     since_los: F64
+    moved_acc: F64  # movement since the last geometry refresh, m
+    stale: B  # geometry to refresh before the next evaluation
+    base_loss: F64  # (N, C) path loss + shadowing + off-boresight loss at the last refresh, dB
     fr2_good: F64  # s for which FR2 has been good enough to return to, while on FR1
     fr2_bad: F64  # s for which FR2 has been below threshold, while on FR2
     blocked: B
@@ -198,6 +201,13 @@ class Engine:
         self.grid = mobility.Grid.of(scenario.area)
         self.cells = Cells.of(scenario)
         self.sectored = bool(np.isfinite(self.cells.azimuth).any())
+        bands = [scenario.bands[c.band] for c in scenario.cells]
+        self.pl = PathLossTable(
+            [bp.environment for bp in bands],
+            [bp.carrier_ghz for bp in bands],
+            [bp.bs_height_m for bp in bands],
+            scenario.mobility.ue_height_m,
+        )
 
     def spawn(self, keys: rng.U64, cls: I8, fixed: F64) -> UeBatch:
         n, c = len(keys), len(self.cells.fr2)
@@ -211,6 +221,9 @@ class Engine:
             los=np.zeros((n, c), dtype=bool),
             z=rng.normal(keys, 0, rng.SHADOW_A, c),
             since_los=zero.copy(),
+            moved_acc=zero.copy(),
+            stale=np.ones(n, dtype=bool),
+            base_loss=np.zeros((n, c)),
             fr2_good=zero.copy(),
             fr2_bad=zero.copy(),
             blocked=u < blockage.stationary_blocked(self.sc.blockage),
@@ -228,42 +241,45 @@ class Engine:
             return
         moved = mobility.step(self.grid, b.mob, b.keys, step, dt, self.sc.mobility)
         b.since_los += moved
+        b.moved_acc += moved
         redraw = np.flatnonzero(b.since_los >= self.sc.shadowing.los_redraw_m)
         if redraw.size:
             b.los_u[redraw] = rng.uniform(b.keys[redraw], step, rng.LOS, b.los_u.shape[1])
             b.since_los[redraw] = 0.0
-        walkers = np.flatnonzero(moved > 0)
+            b.stale[redraw] = True
+        # AR(1) over the distance since the last refresh equals the per-step recursion (ρ multiplies).
+        walkers = np.flatnonzero(b.moved_acc >= REFRESH_M)
         if walkers.size:
             c = self.cells
             d_corr = np.where(b.los[walkers], c.dcorr_los, c.dcorr_nlos)
             n = rng.normal(b.keys[walkers], step, rng.SHADOW_A, b.z.shape[1])
-            b.z[walkers] = shadowing.step(b.z[walkers], moved[walkers, None], d_corr, n)
+            b.z[walkers] = shadowing.step(b.z[walkers], b.moved_acc[walkers, None], d_corr, n)
+            b.moved_acc[walkers] = 0.0
+            b.stale[walkers] = True
         u = rng.uniform(b.keys, step, rng.BLOCKAGE, 1)[:, 0]
         b.blocked = blockage.step(b.blocked, u, self.sc.blockage, dt)
 
     def snr(self, b: UeBatch, forced_blocked: I8) -> tuple[F64, F64]:
         """(UL, DL) SNR in dB for every row and cell; noise-limited, as beamformed FR2 allows."""
         c = self.cells
-        dx = b.mob.pos[:, None, 0] - c.pos[None, :, 0]
-        dy = b.mob.pos[:, None, 1] - c.pos[None, :, 1]
-        d2d = np.hypot(dx, dy)
-        h_ut = self.sc.mobility.ue_height_m
-        pl = np.empty_like(d2d)
-        for env, fc, h_bs, cols in self.groups():
-            los = b.los_u[:, cols] < p_los(env, d2d[:, cols], h_ut)
-            b.los[:, cols] = los
-            pl[:, cols] = path_loss(env, los, d2d[:, cols], fc, h_bs, h_ut)
-        sf = shadowing.shadow_db(b.z, b.los, c.sigma_los, c.sigma_nlos)
+        rows = np.flatnonzero(b.stale)
+        if rows.size:
+            dx = b.mob.pos[rows, None, 0] - c.pos[None, :, 0]
+            dy = b.mob.pos[rows, None, 1] - c.pos[None, :, 1]
+            d2d = np.hypot(dx, dy)
+            los = b.los_u[rows] < self.pl.p_los(d2d)
+            sf = shadowing.shadow_db(b.z[rows], los, c.sigma_los, c.sigma_nlos)
+            base = self.pl.path_loss(los, d2d) + sf
+            if self.sectored:
+                off = (np.degrees(np.arctan2(dx, dy)) - c.azimuth + 180.0) % 360.0 - 180.0
+                sector = np.minimum(12.0 * (off / c.beamwidth) ** 2, c.sector_max_loss)
+                base += np.where(np.isnan(c.azimuth), 0.0, sector)
+            b.los[rows] = los
+            b.base_loss[rows] = base
+            b.stale[rows] = False
         blocked = np.where(forced_blocked >= 0, forced_blocked == 1, b.blocked)
-        loss = pl + sf + np.where(blocked[:, None], c.blockage_db, 0.0)
-        if self.sectored:
-            off = (np.degrees(np.arctan2(dx, dy)) - c.azimuth + 180.0) % 360.0 - 180.0
-            sector = np.minimum(12.0 * (off / c.beamwidth) ** 2, c.sector_max_loss)
-            loss += np.where(np.isnan(c.azimuth), 0.0, sector)
+        loss = b.base_loss + np.where(blocked[:, None], c.blockage_db, 0.0)
         return c.budget_ul - loss, c.budget_dl - loss
-
-    def groups(self) -> list[tuple[Environment, float, float, I64]]:
-        return self.cells.groups
 
     def evaluate(self, b: UeBatch, ov: Overrides, *, dt: float = 0.0) -> None:
         """SNR, serving cell (max SNR, 3 dB hysteresis, FR1 when FR2 is below threshold) and rates."""
@@ -277,16 +293,17 @@ class Engine:
         m1 = np.where(~c.fr2[None, :], metric, -np.inf)
         prev = b.serving
         prev_fr2 = (prev >= 0) & c.fr2[np.maximum(prev, 0)]
-        fr2_ok = m2.max(1) >= sel.fr2_min_snr_db + np.where(prev_fr2, 0.0, sel.hysteresis_db)
+        best2, best1 = m2.max(1), m1.max(1)
+        fr2_ok = best2 >= sel.fr2_min_snr_db + np.where(prev_fr2, 0.0, sel.hysteresis_db)
         on_fr1 = (prev >= 0) & ~prev_fr2
         if dt > 0:
             b.fr2_good = np.where(on_fr1 & fr2_ok, b.fr2_good + dt, 0.0)
             b.fr2_bad = np.where(prev_fr2 & ~fr2_ok, b.fr2_bad + dt, 0.0)
         hanging_on = prev_fr2 & (b.fr2_bad < sel.fr2_drop_s - 1e-9)
         use2 = (fr2_ok & (~on_fr1 | (b.fr2_good >= sel.fr2_return_s - 1e-9))) | hanging_on
-        use1 = ~use2 & (m1.max(1) >= sel.fr1_min_snr_db)
+        use1 = ~use2 & (best1 >= sel.fr1_min_snr_db)
         force_on = (ov.connected == 1) & ~use2 & ~use1
-        use1 |= force_on & np.isfinite(m1.max(1))
+        use1 |= force_on & np.isfinite(best1)
         use2 |= force_on & ~use1
         layer = np.where(use2[:, None], m2, m1)
         rows = np.arange(n)

@@ -176,14 +176,15 @@ def step(
         st.pos[arrived] = st.legs[arrived, st.leg[arrived]]
         st.leg[arrived] += 1
     done = np.flatnonzero(st.leg == PAUSED)
-    u = rng.uniform(keys, step_idx, rng.WAYPOINT, 4)
     # Arrivals this step start a pause; pauses that run out start a new trip.
     new_pause = done[(st.pause[done] <= 0) & (start[done] != st.pos[done]).any(1)]
-    st.pause[new_pause] = draw_pause(st.cls[new_pause], u[new_pause, 0], params)
+    if new_pause.size:
+        u = rng.uniform(keys[new_pause], step_idx, rng.PAUSE, 1)[:, 0]
+        st.pause[new_pause] = draw_pause(st.cls[new_pause], u, params)
     st.pause[done] -= dt
-    mobile = st.cls != STATIC
-    restart = np.flatnonzero((st.leg == PAUSED) & (st.pause <= 0) & mobile)
-    plan_trips(grid, st, restart, u[restart, 1:4])
+    restart = done[(st.pause[done] <= 0) & (st.cls[done] != STATIC)]
+    if restart.size:
+        plan_trips(grid, st, restart, rng.uniform(keys[restart], step_idx, rng.WAYPOINT, 3))
     moved_vec = st.pos - start
     moved: F64 = np.abs(moved_vec).sum(1)
     turning = moved > 0

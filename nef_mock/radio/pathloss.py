@@ -91,3 +91,51 @@ def path_loss(
     else:
         out = np.where(los, uma_los(d2d, fc_ghz, h_bs, h_ut), uma_nlos(d2d, fc_ghz, h_bs, h_ut))
     return out
+
+
+class PathLossTable:
+    """Path loss and LOS probability for many cells at once, one coefficient vector per term.
+
+    UMi and UMa share the same shape, so a scenario's cells evaluate in a handful of numpy calls
+    instead of a few dozen per environment; ``tests`` check it against the functions above.
+    """
+
+    def __init__(self, envs: list[Environment], fc_ghz: list[float], h_bs: list[float], h_ut: float) -> None:
+        umi = np.asarray([e == "UMi" for e in envs])
+        fc = np.asarray(fc_ghz, dtype=np.float64)
+        hb = np.asarray(h_bs, dtype=np.float64)
+        dh2 = (hb - h_ut) ** 2
+        dbp = 4.0 * (hb - H_E) * (h_ut - H_E) * fc * 1e9 / C
+        self.dh2 = dh2
+        self.dbp = dbp
+        self.los1_a = np.where(umi, 32.4, 28.0) + 20.0 * np.log10(fc)
+        self.los1_b = np.where(umi, 21.0, 22.0)
+        self.los2_a = (
+            np.where(umi, 32.4, 28.0) + 20.0 * np.log10(fc) - np.where(umi, 9.5, 9.0) * np.log10(dbp**2 + dh2)
+        )
+        self.nlos_a = np.where(
+            umi,
+            22.4 + 21.3 * np.log10(fc) - 0.3 * (h_ut - 1.5),
+            13.54 + 20.0 * np.log10(fc) - 0.6 * (h_ut - 1.5),
+        )
+        self.nlos_b = np.where(umi, 35.3, 39.08)
+        self.los_scale = np.where(umi, 36.0, 63.0)  # UMa's C'(h_UT) term is 0 below 13 m
+        self.uma_tall = (~umi) & (h_ut > 13.0)
+        self.h_ut = h_ut
+
+    def p_los(self, d2d: F64) -> F64:
+        d = np.maximum(d2d, 1e-9)
+        near = 18.0 / d
+        p = near + np.exp(-d / self.los_scale) * (1.0 - near)
+        if self.uma_tall.any():
+            c_h = ((self.h_ut - 13.0) / 10.0) ** 1.5
+            p = np.where(self.uma_tall, p * (1.0 + c_h * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0)), p)
+        out: F64 = np.where(d <= 18.0, 1.0, p)
+        return out
+
+    def path_loss(self, los: NDArray[np.bool_], d2d: F64) -> F64:
+        d = np.maximum(d2d, 10.0)
+        log_d3 = 0.5 * np.log10(d * d + self.dh2)
+        pl_los = np.where(d <= self.dbp, self.los1_a + self.los1_b * log_d3, self.los2_a + 40.0 * log_d3)
+        out: F64 = np.where(los, pl_los, np.maximum(pl_los, self.nlos_a + self.nlos_b * log_d3))
+        return out

@@ -18,6 +18,8 @@ F64 = NDArray[np.float64]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11, _S32 = (np.uint64(k) for k in (30, 27, 31, 11, 32))
+_LOW32 = np.uint64(0xFFFFFFFF)
 _STEP = 0xD1B54A32D192ED03
 _STREAM = 0x8CB92BA72F3D8DD7
 
@@ -40,12 +42,15 @@ def ue_key(seed: int, gpsi: str) -> int:
 
 
 def mix(x: U64) -> U64:
-    """The splitmix64 finaliser: a bijection that scrambles every input bit into every output bit."""
-    with np.errstate(over="ignore"):
-        z = x + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
+    """The splitmix64 finaliser: a bijection that scrambles every input bit into every output bit.
+
+    ``x`` must be an array: numpy wraps uint64 array arithmetic silently, as wanted here.
+    """
+    z = x + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    out: U64 = z ^ (z >> _S31)
+    return out
 
 
 def _counter(step: int, stream: int, lanes: int) -> U64:
@@ -60,13 +65,14 @@ def bits(keys: U64, step: int, stream: int, lanes: int = 1) -> U64:
 
 def uniform(keys: U64, step: int, stream: int, lanes: int = 1) -> F64:
     """U[0, 1) draws, shape ``(len(keys), lanes)``."""
-    return (bits(keys, step, stream, lanes) >> np.uint64(11)).astype(np.float64) * (2.0**-53)
+    return (bits(keys, step, stream, lanes) >> _S11).astype(np.float64) * (2.0**-53)
 
 
 def normal(keys: U64, step: int, stream: int, lanes: int = 1) -> F64:
-    """N(0, 1) draws (Box-Muller), shape ``(len(keys), lanes)``."""
-    u1 = 1.0 - uniform(keys, step, stream, lanes)
-    u2 = uniform(keys, step, stream + 1000, lanes)
+    """N(0, 1) draws (Box-Muller on the two 32-bit halves of one draw), shape ``(len(keys), lanes)``."""
+    b = bits(keys, step, stream, lanes)
+    u1 = ((b >> _S32).astype(np.float64) + 1.0) * (2.0**-32)  # (0, 1]: log stays finite
+    u2 = (b & _LOW32).astype(np.float64) * (2.0**-32)
     out: F64 = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
     return out
 
