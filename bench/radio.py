@@ -83,11 +83,24 @@ def simulate(sc: Scenario, seconds: float, full_buffer: bool) -> dict[str, Any]:
         }
     allu = np.concatenate([np.concatenate(v) for v in ul.values() if v]) / 1e6
     alld = np.concatenate([np.concatenate(v) for v in dl.values() if v]) / 1e6
+    allb = np.concatenate([np.concatenate(v) for v in band.values() if v])
     out["all"] = {
         "ul_p05_mbps": float(np.percentile(allu, 5)),
         "dl_p05_mbps": float(np.percentile(alld, 5)),
         "ul_p50_mbps": float(np.percentile(allu, 50)),
         "dl_p50_mbps": float(np.percentile(alld, 50)),
+    }
+    # 1 Gbps of UL link capability is 200 Mbps after the 20 % UL share of the TDD pattern.
+    ul_share = sc.bands["FR2"].tdd_ul if "FR2" in sc.bands else 0.2
+    out["by_band"] = {
+        name: {
+            "share": float(np.mean(allb == code)),
+            "ul_p50_mbps": float(np.percentile(allu[allb == code], 50)) if np.any(allb == code) else None,
+            "ul_gbps_capable_share": float(np.mean(allu[allb == code] >= 1000 * ul_share))
+            if np.any(allb == code)
+            else None,
+        }
+        for name, code in (("FR2", 2), ("FR1", 1))
     }
     runs = [r for g in gpsis for r in _runs(np.concatenate(blocked[g]), True)]
     dur = np.asarray(runs, dtype=np.float64) * sc.step_s
@@ -117,6 +130,11 @@ def _pair(idle: dict[str, Any], full: dict[str, Any], cls: str) -> str:
     a = idle["classes"].get(cls, {}).get("ul_p50_mbps", float("nan"))
     b = full["classes"].get(cls, {}).get("ul_p50_mbps", float("nan"))
     return f"{a:.0f} / {b:.0f}"
+
+
+def _bands(res: dict[str, Any]) -> str:
+    fr2, fr1 = res["by_band"]["FR2"]["ul_p50_mbps"], res["by_band"]["FR1"]["ul_p50_mbps"]
+    return f"{fr2 or 0:.0f} / {fr1 or 0:.0f} Mbps"
 
 
 def main() -> None:
@@ -177,6 +195,13 @@ def main() -> None:
             _pair(idle, full, "pedestrian"),
             "~33 Mbps",
             "commercial mmWave, 5G-MeMU'22",
+        ],
+        ["UL median on FR2 / on FR1 (idle)", _bands(idle), "", ""],
+        [
+            "time on FR2 with a >= 1 Gbps UL link (idle)",
+            idle["by_band"]["FR2"]["ul_gbps_capable_share"],
+            "",
+            "",
         ],
         ["walking time on FR2", ped.get("fr2_share", float("nan")), "0.48", "5Gophers walking loop"],
         ["walking FR2<->FR1 switches / min", idle["walking"]["switches_per_min"], "2.2", "5Gophers"],

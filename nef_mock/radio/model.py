@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-MAX_FORECAST_STEPS = 240  # longer horizons use coarser steps; the blockage chain stays exact
+MAX_FORECAST_STEPS = 120  # longer horizons use coarser steps; the blockage chain stays exact
 FR1_CODE, FR2_CODE = 1, 2
 
 

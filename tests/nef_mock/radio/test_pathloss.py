@@ -77,3 +77,54 @@ def test_uma_beyond_the_breakpoint_uses_pl2() -> None:
     # PL2 = 28 + 40·log10(d3D) + 20·log10(3.5) − 9·log10(560² + 23.5²) with d3D = 1000.276:
     # 28 + 120.0104 + 10.8814 − 49.4801 = 109.4117
     assert float(uma_los(1000.0, 3.5)) == pytest.approx(109.4117, abs=2e-3)
+
+
+def test_the_vectorised_table_matches_the_reference_functions() -> None:
+    from nef_mock.radio.pathloss import PathLossTable
+
+    table = PathLossTable(["UMi", "UMa", "UMi"], [28.0, 3.5, 3.5], [10.0, 25.0, 10.0], 1.5)
+    d = np.array([[5.0, 50.0, 300.0], [120.0, 800.0, 2000.0]])
+    for los in (True, False):
+        got = table.path_loss(np.full(d.shape, los), d)
+        want = np.stack(
+            [
+                path_loss("UMi", los, d[:, 0], 28.0, 10.0, 1.5),
+                path_loss("UMa", los, d[:, 1], 3.5, 25.0, 1.5),
+                path_loss("UMi", los, d[:, 2], 3.5, 10.0, 1.5),
+            ],
+            axis=1,
+        )
+        assert got == pytest.approx(want, abs=1e-9)
+    want_p = np.stack([p_los("UMi", d[:, 0]), p_los("UMa", d[:, 1]), p_los("UMi", d[:, 2])], axis=1)
+    assert table.p_los(d) == pytest.approx(want_p, abs=1e-12)
+
+
+def test_sector_antennas_lose_up_to_30_db_off_boresight() -> None:
+    from nef_mock.radio.engine import Engine, Overrides
+
+    from .conftest import scenario
+
+    sc = scenario(
+        cells=[
+            {
+                "cell_id": "000000101",
+                "tac": "0002",
+                "band": "FR2",
+                "position": [200, 200],
+                "bandwidth_mhz": 400,
+                "scs_khz": 120,
+                "azimuth_deg": 90,
+            },
+        ],
+        bands={"FR2": {"carrier_ghz": 28}},
+    )
+    engine = Engine(sc)
+    # east (boresight), north (90° off: 12·(90/65)² = 23.0 dB), west (behind: capped at 30 dB)
+    fixed = np.array([[215.0, 200.0], [200.0, 215.0], [185.0, 200.0]])
+    batch = engine.spawn(np.arange(3, dtype=np.uint64), np.zeros(3, np.int8), fixed)
+    batch.z[:] = 0.0  # no shadowing: only the antenna differs
+    batch.blocked[:] = False
+    engine.evaluate(batch, Overrides.none(3))
+    east, north, west = batch.sinr_ul
+    assert east - north == pytest.approx(12.0 * (90 / 65) ** 2, abs=1e-6)
+    assert east - west == pytest.approx(30.0, abs=1e-6)
