@@ -48,7 +48,7 @@ test: dev system-deps redis
 	$(BIN)/python -m pytest
 
 openapi: dev
-	$(BIN)/python -m fl5g.openapi_export
+	$(BIN)/python -m af_server.openapi && $(BIN)/python -m nef_mock.openapi
 
 bench: venv system-deps
 	for b in rounds transfer radio compression selection timeline load; do $(BIN)/python -m bench.$$b --quick || exit 1; done

