@@ -7,7 +7,6 @@ step, so a seed gives the same links whatever the query pattern. One lock guards
 
 from __future__ import annotations
 
-import enum
 import itertools
 import math
 import threading
@@ -19,10 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from . import rng, sharing
+from . import montecarlo, rng, sharing
 from .cells import MOBILITY_CLASSES, Band, CellInfo, Direction, Mobility
 from .engine import Engine, Overrides, UeBatch
 from .forecast import RateForecast, summarise
+from .history import FR1_CODE, FR2_CODE, NONE_CODE, History, HistoryRing
+from .links import KEEP, CellLoad, Grant, InvalidInput, LinkState, TransferInfo, _Keep
 from .scenario import Scenario
 
 __all__ = [
@@ -41,82 +42,6 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-MAX_FORECAST_STEPS = 120  # longer horizons use coarser steps; the blockage chain stays exact
-FR1_CODE, FR2_CODE = 1, 2
-
-
-class _Keep(enum.Enum):
-    KEEP = "keep"
-
-
-KEEP = _Keep.KEEP  # "leave this override as it is"; None clears it
-
-
-class InvalidInput(ValueError):
-    """Bad input to the model; ``field`` names what was wrong (for a 400 that names it)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class LinkState:
-    gpsi: str
-    connected: bool
-    band: Band | None
-    cell_id: str | None
-    tac: str | None
-    position: tuple[float, float]
-    mobility: str
-    speed_mps: float
-    heading_deg: float
-    blocked: bool
-    ul_rate_bps: float
-    dl_rate_bps: float
-    sinr_ul_db: float
-    sinr_dl_db: float
-    model_time: float
-
-
-@dataclass(frozen=True)
-class CellLoad:
-    cell_id: str
-    band: Band
-    active_ul: int  # active UL transfers of UEs served by the cell
-    active_dl: int
-    ues: int  # connected UEs served by the cell
-
-
-@dataclass(frozen=True)
-class TransferInfo:
-    transfer_id: str
-    gpsi: str
-    direction: Direction
-    nbytes: int
-    started: float  # model time
-    rate_bps: float
-    cell_id: str | None
-
-
-@dataclass(frozen=True)
-class Grant:
-    grant_id: str
-    gpsi: str
-    ul_bps: float
-    dl_bps: float
-
-
-@dataclass(frozen=True)
-class History:
-    """Recorded steps of one UE: times (model s), rates, band code (0 none, 1 FR1, 2 FR2), blockage."""
-
-    times: F64
-    ul_bps: F64
-    dl_bps: F64
-    band: NDArray[np.int8]
-    blocked: NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -149,10 +74,7 @@ class RadioModel:
         self._ids = itertools.count(1)
         self._version = 0
         self._shares: tuple[sharing.Shares, sharing.Shares, F64, F64] | None = None
-        self._hist_len = max(1, int(round(scenario.history_s / self._dt)))
-        self._hist_ul = np.zeros((self._hist_len, 0), np.float32)
-        self._hist_dl = np.zeros((self._hist_len, 0), np.float32)
-        self._hist_flags = np.zeros((self._hist_len, 0), np.int8)  # band code | 4 if blocked
+        self._history = HistoryRing(max(1, int(round(scenario.history_s / self._dt))))
         self._forecasts: OrderedDict[tuple[object, ...], RateForecast] = OrderedDict()
         self._explicit = {u.gpsi: u for u in scenario.population.ues}
         pop = scenario.population
@@ -243,7 +165,7 @@ class RadioModel:
             self._index[gpsi] = start + j
             self._gpsis.append(gpsi)
         self._attached_at = np.concatenate([self._attached_at, np.full(len(specs), self._step, np.int64)])
-        self._grow_history(len(self._gpsis))
+        self._history.grow(len(self._gpsis))
         self._shares = None
         self._version += 1
         self._record()
@@ -318,38 +240,23 @@ class RadioModel:
             self._shares = (up, down, ul, dl)
         return self._shares
 
-    def _grow_history(self, n: int) -> None:
-        cap = self._hist_ul.shape[1]
-        if n <= cap:
-            return
-        new_cap = max(n, 2 * cap, 16)
-
-        def grown(a: NDArray[np.generic]) -> NDArray[np.generic]:
-            out = np.zeros((self._hist_len, new_cap), a.dtype)
-            out[:, :cap] = a
-            return out
-
-        self._hist_ul = grown(self._hist_ul)  # type: ignore[assignment]
-        self._hist_dl = grown(self._hist_dl)  # type: ignore[assignment]
-        self._hist_flags = grown(self._hist_flags)  # type: ignore[assignment]
-
     def _record(self) -> None:
         n = len(self._gpsis)
         if n == 0:
             return
         _, _, ul, dl = self._current_shares()
         b = self._batch
-        row = self._step % self._hist_len
         fr2 = self._engine.cells.fr2[np.maximum(b.serving, 0)]
-        band = np.where(b.serving < 0, 0, np.where(fr2, FR2_CODE, FR1_CODE))
+        band = np.where(b.serving < 0, NONE_CODE, np.where(fr2, FR2_CODE, FR1_CODE))
         blocked = np.where(self._ov.blocked >= 0, self._ov.blocked == 1, b.blocked)
-        self._hist_ul[row, :n] = ul
-        self._hist_dl[row, :n] = dl
-        self._hist_flags[row, :n] = band + 4 * blocked
+        self._history.record(self._step, ul, dl, band, blocked)
 
     def _window(self, i: int, start: float, end: float) -> NDArray[np.int64]:
         lo = max(
-            math.ceil(start / self._dt - 1e-9), int(self._attached_at[i]), self._step - self._hist_len + 1, 0
+            math.ceil(start / self._dt - 1e-9),
+            int(self._attached_at[i]),
+            self._step - self._history.length + 1,
+            0,
         )
         hi = min(math.floor(end / self._dt + 1e-9), self._step)
         return np.arange(lo, hi + 1, dtype=np.int64)
@@ -359,16 +266,7 @@ class RadioModel:
         with self._lock:
             self._advance()
             i = self._index[gpsi]
-            ks = self._window(i, start, min(end, self._step * self._dt))
-            rows = ks % self._hist_len
-            flags = self._hist_flags[rows, i]
-            return History(
-                times=ks.astype(np.float64) * self._dt,
-                ul_bps=self._hist_ul[rows, i].astype(np.float64),
-                dl_bps=self._hist_dl[rows, i].astype(np.float64),
-                band=(flags & 3).astype(np.int8),
-                blocked=(flags & 4) > 0,
-            )
+            return self._history.read(i, self._window(i, start, min(end, self._step * self._dt)), self._dt)
 
     def statistics(self, gpsi: str, start: float, end: float) -> RateForecast | None:
         """Statistics of the rates recorded in [start, end] (model time); None when none is recorded."""
@@ -450,28 +348,7 @@ class RadioModel:
                 for r, s in zip(rows, serving, strict=True)
             ]
         )[per_ue]
-        end = start + duration
-        dt = max(self._dt, end / MAX_FORECAST_STEPS)
-        first = math.ceil(start / dt - 1e-9)
-        last = max(math.ceil(end / dt - 1e-9), first)
-        n = len(idx)
-        sum_ul, sum_dl, fr2, on = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-        lanes = np.arange(n)
-        for j in range(last + 1):
-            if j > 0:
-                self._engine.advance(sub, j, dt)
-                self._engine.evaluate(sub, ov, dt=dt)
-            if j < first:
-                continue
-            cell = np.maximum(sub.serving, 0)
-            conn = sub.serving >= 0
-            ul = np.where(np.isnan(ov.ul_bps), sub.rate_ul * fac_ul[lanes, cell], ov.ul_bps)
-            dl = np.where(np.isnan(ov.dl_bps), sub.rate_dl * fac_dl[lanes, cell], ov.dl_bps)
-            sum_ul += np.where(conn, ul, 0.0)
-            sum_dl += np.where(conn, dl, 0.0)
-            fr2 += conn & self._engine.cells.fr2[cell]
-            on += conn
-        points = last - first + 1
+        fut = montecarlo.simulate(self._engine, sub, ov, fac_ul, fac_dl, start, duration, self._dt)
         t0 = self._step * self._dt
         result = {}
         for k, g in enumerate(gpsis):
@@ -479,11 +356,11 @@ class RadioModel:
             result[g] = summarise(
                 g,
                 t0 + start,
-                t0 + end,
-                sum_ul[sl] / points,
-                sum_dl[sl] / points,
-                fr2_share=float(fr2[sl].sum() / (points * samples)),
-                connected_share=float(on[sl].sum() / (points * samples)),
+                t0 + start + duration,
+                fut.ul_bps[sl],
+                fut.dl_bps[sl],
+                fr2_share=float(fut.fr2_share[sl].mean()),
+                connected_share=float(fut.connected_share[sl].mean()),
                 predicted=True,
             )
         return result
