@@ -102,7 +102,8 @@ def check_update(update: Mapping[str, torch.Tensor]) -> None:
             raise CodecError(f"update tensor {name!r} is not a floating tensor", param=name)
         if t.is_cuda:
             raise CodecError(f"update tensor {name!r} is not on the CPU", param=name)
-        if t.numel() and not (math.isfinite(float(t.max())) and math.isfinite(float(t.min()))):
+        lo, hi = torch.aminmax(t) if t.numel() else (torch.zeros(()), torch.zeros(()))
+        if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
             raise CodecError(f"update tensor {name!r} has non-finite values", param=name)
 
 

@@ -28,15 +28,16 @@ def scales_into(x: torch.Tensor, block: int, out: torch.Tensor) -> None:
     if n == 0:
         return
     if block == 0:
-        out[0] = torch.maximum(x.max(), -x.min()) / 127.0
+        lo, hi = torch.aminmax(x)
+        out[0] = torch.maximum(hi, -lo) / 127.0
         return
     full = n // block
     if full:
-        v = x[: full * block].view(full, block)
-        torch.maximum(v.amax(1), v.amin(1).neg_(), out=out[:full]).div_(127.0)
+        lo, hi = torch.aminmax(x[: full * block].view(full, block), dim=1)
+        torch.maximum(hi, lo.neg_(), out=out[:full]).div_(127.0)
     if n > full * block:
-        t = x[full * block :]
-        out[full] = torch.maximum(t.max(), -t.min()) / 127.0
+        lo, hi = torch.aminmax(x[full * block :])
+        out[full] = torch.maximum(hi, -lo) / 127.0
 
 
 def _segments(a: int, m: int, block: int) -> Iterator[tuple[int, int, int, int]]:
