@@ -141,14 +141,14 @@ def link_rate_bps(
 
     Every argument but the link abstraction broadcasts, so one call serves UEs in different cells.
     """
-    s = np.asarray(sinr_db, dtype=np.float64)
-    layers_max = np.asarray(max_layers)
-    best = np.zeros_like(s)
-    for layers in range(1, int(layers_max.max(initial=1)) + 1):
-        per_layer = s - 10.0 * np.log10(layers)
-        se = layers * spectral_efficiency(per_layer, alpha, sinr_min_db, se_max)
-        usable = (layers <= layers_max) & ((layers == 1) | (per_layer >= RANK_MIN_SINR_DB))
-        best = np.where(usable, np.maximum(best, se), best)
+    s = np.asarray(sinr_db, dtype=np.float64)[..., None]
+    layers_max = np.asarray(max_layers)[..., None]
+    # One column per rank, so all ranks of all UEs take a handful of numpy calls.
+    ranks = np.arange(1, int(layers_max.max(initial=1)) + 1)
+    per_layer = s - 10.0 * np.log10(ranks)
+    se = ranks * spectral_efficiency(per_layer, alpha, sinr_min_db, se_max)
+    usable = (ranks <= layers_max) & ((ranks == 1) | (per_layer >= RANK_MIN_SINR_DB))
+    best = np.where(usable, se, 0.0).max(axis=-1)
     hz = np.asarray(occupied_hz, dtype=np.float64)
     oh = np.asarray(overhead, dtype=np.float64)
     out: F64 = np.minimum(best * hz * (1.0 - oh) * np.asarray(tdd_share, dtype=np.float64), cap_bps)
