@@ -212,6 +212,12 @@ def main() -> None:
         ["time blocked", idle["blockage"]["blocked_share"], "", ""],
     ]
     console.print(table("Against public anchors", ["figure", "model", "anchor", "source"], compare))
+    console.print(
+        "Note: ITU-R M.2412 figures come from evaluations with multi-user MIMO; this model shares a "
+        "cell's time equally (radio.md §3.3), so its full-buffer p5 is a conservative floor. "
+        f"With idle cells p5 is {idle['all']['ul_p05_mbps']:.0f} Mbps UL / "
+        f"{idle['all']['dl_p05_mbps']:.0f} Mbps DL."
+    )
     console.print(f"simulated 2 x {seconds:.0f} s of {len(sc.cells)} cells in {wall:.1f} s wall time")
     path = save(
         "radio", {"scenario": sc.name, "seconds": seconds, "wall_s": wall, "anchors": ANCHORS, **results}

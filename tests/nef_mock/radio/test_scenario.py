@@ -132,3 +132,16 @@ def test_500_ues_stay_cheap() -> None:
     elapsed = time.perf_counter() - t0
     assert len(links) == 500
     assert elapsed < 1.0, f"{elapsed:.3f} s"  # about 0.1 s on a shared 2-core box; generous for CI noise
+
+
+def test_explicit_ues_are_attached_at_start_as_listed() -> None:
+    sc = scenario(
+        population={
+            "count": 2,
+            "ues": [{"gpsi": "msisdn-777000001", "mobility": "static", "position": [20, 0]}],
+        }
+    )
+    model = RadioModel(sc, clock=FakeClock())
+    assert model.gpsis() == ["msisdn-777000001", "msisdn-910000000000", "msisdn-910000000001"]
+    ue = model.link("msisdn-777000001")
+    assert (ue.mobility, ue.position, ue.band) == ("static", (20.0, 0.0), "FR2")
