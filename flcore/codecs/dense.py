@@ -63,7 +63,7 @@ def encode(update: Mapping[str, torch.Tensor], codec: str, byte_budget: int | No
     tmp = torch.empty(0)
     for name, t in update.items():
         if codec == "none":
-            w.tensor(name).view(t.shape).copy_(t)
+            w.put(name, t if t.dtype == torch.float32 and t.is_contiguous() else t.float().contiguous())
             continue
         if tmp.numel() < min(CHUNK, t.numel()):
             tmp = torch.empty(min(CHUNK, max(u.numel() for u in update.values())))

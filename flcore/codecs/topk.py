@@ -340,7 +340,7 @@ def _write(idx: torch.Tensor, val: torch.Tensor, total: int, fp: str, values: st
     out.array(_EPOS)[:] = exc
     out.array(_EHI)[:] = gaps[exc] >> w
     if values == "f32":
-        out.tensor(_VAL).copy_(val)
+        out.put(_VAL, val)
         return out.finish(), val
     q, scales = out.tensor(_VAL), out.tensor(_SCALE)
     quant.quantize_into(val, q, scales, block, torch.empty(min(CHUNK, k)))

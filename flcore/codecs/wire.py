@@ -80,32 +80,42 @@ def header_bound(entries: Sequence[Entry], metadata: Mapping[str, str], max_data
 
 
 class Writer:
-    """Lays out a body, then hands out writable views of each tensor's bytes to fill in place."""
+    """Lays out a body from per-tensor sources, joined once at the end: the body is the only body-sized
+    allocation (a ``bytearray`` turned into ``bytes`` would take two, and copy twice)."""
 
     def __init__(self, entries: Sequence[Entry], metadata: Mapping[str, str]) -> None:
         names = [e.name for e in entries]
         if len(set(names)) != len(names) or "__metadata__" in names:
             raise CodecError("duplicate or reserved tensor name in the body layout", param="body")
-        head, offsets = _header(entries, metadata)
-        self._buf = bytearray(len(head) + sum(e.nbytes for e in entries))
-        self._buf[: len(head)] = head
-        self._where = {e.name: (e, len(head) + off) for e, off in zip(entries, offsets, strict=True)}
+        self._head, offsets = _header(entries, metadata)
+        self._entries = {e.name: e for e in entries}
+        self._order = [e.name for _, e in sorted(zip(offsets, entries, strict=True), key=lambda p: p[0])]
+        self._parts: dict[str, np.ndarray[Any, Any]] = {}
 
     def array(self, name: str) -> np.ndarray[Any, Any]:
-        e, off = self._where[name]
-        n = e.nbytes // _NP[e.dtype].itemsize
-        return np.frombuffer(self._buf, dtype=_NP[e.dtype], count=n, offset=off).reshape(e.shape)
+        """A fresh writable array for the tensor, to fill in place."""
+        e = self._entries[name]
+        self._parts[name] = np.empty(e.shape, dtype=_NP[e.dtype])
+        return self._parts[name]
 
     def tensor(self, name: str) -> torch.Tensor:
-        """A flat torch view (``F32``/``I8``/``U8`` only)."""
-        e, off = self._where[name]
-        n = e.nbytes // _NP[e.dtype].itemsize
-        if n == 0:
-            return torch.empty(0, dtype=_TORCH[e.dtype])
-        return torch.frombuffer(self._buf, dtype=_TORCH[e.dtype], count=n, offset=off)
+        """``array`` as a flat torch tensor (``F32``/``I8``/``U8`` only)."""
+        return torch.from_numpy(self.array(name)).view(-1)
+
+    def put(self, name: str, t: torch.Tensor) -> None:
+        """Use ``t`` itself (a CPU tensor of the entry's dtype and size) as the source: no copy until the
+        join. It must not change before ``finish``."""
+        e = self._entries[name]
+        flat = t.detach().reshape(-1)  # a view when contiguous
+        if flat.dtype != _TORCH[e.dtype] or flat.numel() * _NP[e.dtype].itemsize != e.nbytes:
+            raise ValueError(f"tensor for {name!r} does not match its entry")
+        self._parts[name] = flat.numpy()
 
     def finish(self) -> bytes:
-        return bytes(self._buf)
+        missing = set(self._entries) - set(self._parts)
+        if missing:
+            raise ValueError(f"no data for {sorted(missing)}")
+        return b"".join([memoryview(self._head), *(self._parts[n].data for n in self._order)])
 
 
 @dataclass(frozen=True)
