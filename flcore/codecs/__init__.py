@@ -127,7 +127,7 @@ def _decode(body: bytes | bytearray | memoryview, spec: ModelSpec, acc: Mapping[
             weight: float, max_norm: float | None) -> DecodeInfo:
     if not math.isfinite(weight):
         raise ValueError(f"weight must be finite, got {weight}")
-    b = parse(body)
+    b = parse(body, max_tensors=2 * len(spec) + 8)
     codec = _codec_of(b.metadata)
     if codec == "topk":
         nnz, norm = topk.decode_into(b, spec, acc, weight, max_norm)

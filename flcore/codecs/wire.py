@@ -187,8 +187,9 @@ def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def parse(body: bytes | bytearray | memoryview) -> Body:
-    """Parse and check the container; every size is checked against the buffer before any view is made."""
+def parse(body: bytes | bytearray | memoryview, max_tensors: int | None = None) -> Body:
+    """Parse and check the container; every size is checked against the buffer before any view is made,
+    and a header with more than ``max_tensors`` entries is refused before they are checked one by one."""
     try:
         mv = memoryview(body).cast("B")
     except (TypeError, ValueError):
@@ -206,6 +207,8 @@ def parse(body: bytes | bytearray | memoryview) -> Body:
     if not isinstance(doc, dict):
         raise CodecError("header is not a JSON object", param="body")
     meta = doc.pop("__metadata__", {})
+    if max_tensors is not None and len(doc) > max_tensors:
+        raise CodecError(f"header lists {len(doc)} tensors, more than any body for this model", param="body")
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise CodecError("header __metadata__ is not an object of strings", param="__metadata__")
     data0, data_len = 8 + n, size - 8 - n

@@ -458,3 +458,36 @@ def test_a_none_body_written_by_safetensors_decodes():
     upd = rand_update(SMALLCNN)
     body = stt.save(upd, metadata={"codec": "none", "codec_version": "1"})
     assert same(decode(body, SMALLCNN), upd)
+
+
+# -- hostile containers --------------------------------------------------------------------------
+
+
+def _container(header: bytes, data: bytes = b"") -> bytes:
+    return len(header).to_bytes(8, "little") + header + data
+
+
+HOSTILE = [
+    (b"\xff" * 8 + b"{}", "body"),  # header length far beyond the body
+    (_container(b"[" * 100_000 + b"]" * 100_000), "body"),  # nesting deep enough to blow the parser's stack
+    (_container(b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+                b'"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', bytes(4)), "body"),
+    (_container(json.dumps({f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+                            for i in range(1000)}).encode()), "body"),
+    (_container(json.dumps({"a": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4 << 40]}})
+                .encode()), "a"),
+    (_container(json.dumps({"a": {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]}}).encode(),
+                bytes(40)), "a"),
+    (_container(b'{"__metadata__": {"codec": 5}}'), "__metadata__"),
+    (_container(b"\xc3\x28"), "body"),  # not UTF-8
+]
+
+
+@pytest.mark.parametrize(("body", "param"), HOSTILE)
+def test_hostile_containers_are_refused_before_any_allocation(body, param):
+    acc = rand_acc(SYNTH)
+    ref = clone(acc)
+    with pytest.raises(CodecError) as err:
+        decode_into(body, SYNTH, acc, 1.0)
+    assert err.value.param == param
+    assert same(acc, ref)
