@@ -23,6 +23,7 @@ from flcore.httpmetrics import HttpMetricsMiddleware
 from flcore.problem import ProblemError, install_problem_handlers
 from ue_agent.agent import UeAgent, measure_seconds_per_step
 from ue_agent.energy import EnergyModel
+from ue_agent.failover import FailoverTransport
 from ue_agent.link import Link
 from ue_agent.metrics import UeMetrics
 from ue_agent.settings import UeSettings, gpsi_for
@@ -51,7 +52,9 @@ class Fleet:
             max_connections=max(20, 2 * s.count), max_keepalive_connections=max(20, s.count)
         )
         timeout = httpx.Timeout(30.0, connect=5.0)
-        af = httpx.AsyncClient(base_url=s.af_url, limits=limits, timeout=timeout)
+        urls = [s.af_url, *(u for u in s.af_urls if u != s.af_url)]
+        transport = FailoverTransport(urls, httpx.AsyncHTTPTransport(limits=limits))
+        af = httpx.AsyncClient(base_url=s.af_url, transport=transport, timeout=timeout)
         nef = (
             httpx.AsyncClient(base_url=s.nef_url, limits=limits, timeout=timeout)
             if (s.nef_url and s.pace)

@@ -17,6 +17,10 @@ class UeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8082
     af_url: str = "http://127.0.0.1:8080"
+    af_urls: list[str] = Field(
+        default_factory=list,
+        description="every AF replica (JSON list); the UE moves on when one refuses or answers 503",
+    )
     nef_url: str | None = Field(default=None, description="NEF mock; its emulator API paces transfers")
     enrollment_key: str = "dev-enrollment-key"
     count: int = Field(default=1, ge=1, le=5000)
