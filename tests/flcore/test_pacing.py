@@ -1,5 +1,5 @@
 """Pacing: N bytes at R bit/s take N*8/R seconds (within 10 %), also over real loopback HTTP and across
-rate changes. These are functional timing properties, not speed benchmarks: each run lasts ~0.3 s."""
+rate changes. These are functional timing properties, not speed benchmarks: each run lasts ~0.4 s."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import uvicorn
 
 from flcore.pacing import Pacer, iter_paced_chunks, paced_chunks, paced_stream, read_into
 
-SECONDS = 0.3
+SECONDS = 0.4
 
 
 def nbytes_for(rate_bps: float, seconds: float = SECONDS) -> int:
