@@ -46,8 +46,9 @@ class FakeClock:
 class Receiver:
     """An AF callback endpoint (raw ASGI): records every POST body, answers ``status``."""
 
-    def __init__(self, status: int = 204) -> None:
+    def __init__(self, status: int = 204, on_body: Callable[[str, Any], None] | None = None) -> None:
         self.status = status
+        self.on_body = on_body
         self.received: list[tuple[str, Any]] = []
         self._cond = threading.Condition()
 
@@ -64,9 +65,12 @@ class Receiver:
             body += msg.get("body", b"")
             if not msg.get("more_body"):
                 break
+        parsed = json.loads(body or b"null")
         with self._cond:
-            self.received.append((scope["path"], json.loads(body or b"null")))
+            self.received.append((scope["path"], parsed))
             self._cond.notify_all()
+        if self.on_body is not None:
+            self.on_body(scope["path"], parsed)
         await send({"type": "http.response.start", "status": self.status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
@@ -120,9 +124,11 @@ def dev_settings(**overrides: Any) -> NefSettings:
 
 
 @asynccontextmanager
-async def running_nef(*, fake_clock: bool = False, **overrides: Any) -> AsyncIterator[Nef]:
+async def running_nef(
+    *, fake_clock: bool = False, receiver: Receiver | None = None, **overrides: Any
+) -> AsyncIterator[Nef]:
     """The NEF app with its lifespan running, reached in-process; notifications go to a Receiver."""
-    receiver = Receiver()
+    receiver = receiver or Receiver()
     clock = FakeClock() if fake_clock else None
     radio = RadioModel(load_scenario(), clock=clock.monotonic if clock else time.monotonic)
     app = create_app(
