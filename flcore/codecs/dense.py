@@ -60,13 +60,12 @@ def encode(update: Mapping[str, torch.Tensor], codec: str, byte_budget: int | No
         raise CodecError(f"{codec} update needs {need} bytes, over the budget of {byte_budget}",
                          param="byte_budget")
     w = Writer(entries, meta)
-    tmp = torch.empty(0)
-    for name, t in update.items():
-        if codec == "none":
+    if codec == "none":
+        for name, t in update.items():
             w.put(name, t if t.dtype == torch.float32 and t.is_contiguous() else t.float().contiguous())
-            continue
-        if tmp.numel() < min(CHUNK, t.numel()):
-            tmp = torch.empty(min(CHUNK, max(u.numel() for u in update.values())))
+        return w.finish()
+    tmp = torch.empty(min(CHUNK, max((t.numel() for t in update.values()), default=0)))
+    for name, t in update.items():
         quant.quantize_into(t.reshape(-1), w.tensor(name), w.tensor(name + SCALE), block, tmp)
     return w.finish()
 
