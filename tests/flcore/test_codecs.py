@@ -491,3 +491,18 @@ def test_hostile_containers_are_refused_before_any_allocation(body, param):
         decode_into(body, SYNTH, acc, 1.0)
     assert err.value.param == param
     assert same(acc, ref)
+
+
+@pytest.mark.parametrize(("codec", "opts"), CASES)
+def test_half_precision_and_strided_updates_encode_as_fp32(codec, opts):
+    spec = {"t": TensorSpec((4, 6), torch.float32), "h": TensorSpec((10,), torch.float32)}
+    upd = {"t": torch.randn(6, 4).t(), "h": torch.randn(10).half()}  # a transposed view, an fp16 tensor
+    back = decode(encode(upd, codec=codec, **opts), spec)
+    if codec == "none":
+        assert torch.equal(back["t"], upd["t"]) and torch.equal(back["h"], upd["h"].float())
+    elif codec == "int8":
+        half_step = float(upd["t"].abs().max()) / 127 / 2
+        torch.testing.assert_close(back["t"], upd["t"], rtol=0, atol=half_step * 1.001)
+    else:
+        sent = back["t"] != 0
+        torch.testing.assert_close(back["t"][sent], upd["t"][sent], rtol=0.02, atol=0.02)
