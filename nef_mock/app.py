@@ -25,7 +25,7 @@ from nef_mock.metrics import Metrics, MetricsMiddleware
 from nef_mock.notifier import Notifier
 from nef_mock.openapi import tidy
 from nef_mock.radio import RadioModel, load_scenario
-from nef_mock.routes import analytics, capif, monitoring, musa, qos
+from nef_mock.routes import analytics, capif, monitoring, musa, qos, qos_catalogue
 from nef_mock.routes.common import NefState, Timebase
 from nef_mock.routes.emulator import router as emulator_router
 from nef_mock.settings import NefSettings
@@ -97,7 +97,7 @@ def create_app(
         metrics=metrics,
         tokens=tokens,
         timebase=Timebase(radio, clock),
-        qos_catalogue=qos.default_catalogue(),
+        qos_catalogue=qos_catalogue.default_catalogue(),
     )
 
     @asynccontextmanager
@@ -132,7 +132,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (monitoring.router, qos.router, analytics.router, musa.router, capif.router):
         app.include_router(router)
-    app.include_router(qos.catalogue_router)
+    app.include_router(qos_catalogue.router)
     app.include_router(emulator_router)
 
     default_openapi = app.openapi

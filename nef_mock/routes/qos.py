@@ -1,9 +1,9 @@
 """TS 29.122 AsSessionWithQoS API (``3gpp-as-session-with-qos``): GBR grants in the radio model.
 
-A ``qosReference`` names an entry of this NEF's catalogue (served at ``/nef/v1/qos-references``;
-TS 29.122 leaves the catalogue to the operator). Creating a subscription grants the entry's GFBR in
-the radio model; the watcher reports ``QOS_GUARANTEED`` / ``QOS_NOT_GUARANTEED`` on changes of
-``gbr_satisfied`` and ``QOS_MONITORING`` data rates, as ``UserPlaneNotificationData``.
+A ``qosReference`` names an entry of this NEF's catalogue (``qos_catalogue``). Creating a
+subscription grants the entry's GFBR in the radio model; the watcher reports ``QOS_GUARANTEED`` /
+``QOS_NOT_GUARANTEED`` on changes of ``gbr_satisfied`` and ``QOS_MONITORING`` data rates, as
+``UserPlaneNotificationData``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from nef_mock.auth import require_api
 from nef_mock.models.qos import (
     AsSessionWithQoSSubscription,
     AsSessionWithQoSSubscriptionPatch,
-    QosReference,
 )
 from nef_mock.routes.common import (
     NefState,
@@ -46,7 +45,6 @@ OPERATION_IDS = {
     "replace_subscription": "UpdateIndASSessionWithQoSSubscription",
     "modify_subscription": "ModifyIndASSessionWithQoSSubscription",
     "delete_subscription": "DeleteIndASSessionWithQoSSubscription",
-    "qos_references": "ReadQosReferences",
 }
 
 
@@ -61,57 +59,6 @@ router = APIRouter(
     dependencies=[Depends(require_api(API))],
     responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
 )
-catalogue_router = APIRouter(prefix="/nef/v1", tags=["nef"], generate_unique_id_function=_operation_id)
-
-
-def default_catalogue() -> dict[str, dict[str, Any]]:
-    """qosReference -> QoS parameters. 5QI 71 is the Rel-16 GBR class for live uplink streaming."""
-    entries = [
-        ("fl-ul-boost", 71, "GBR", "1 Gbps", "100 Mbps", "4 Gbps", "1 Gbps", 150, "FL update upload boost"),
-        (
-            "fl-ul-boost-max",
-            71,
-            "GBR",
-            "2.5 Gbps",
-            "100 Mbps",
-            "6.5 Gbps",
-            "1 Gbps",
-            150,
-            "FL upload, FR2 only",
-        ),
-        (
-            "fl-fr2-uplink-6g5",
-            71,
-            "GBR",
-            "6.5 Gbps",
-            None,
-            "6.5 Gbps",
-            None,
-            150,
-            "TR 22.874: 132 MB in 162 ms",
-        ),
-        (
-            "fl-fr2-uplink-20g",
-            71,
-            "GBR",
-            "20.3 Gbps",
-            None,
-            "20.3 Gbps",
-            None,
-            150,
-            "TR 22.874: 132 MB in 52 ms",
-        ),
-        ("fl-dl-boost", 4, "GBR", "10 Mbps", "1 Gbps", "100 Mbps", "4 Gbps", 300, "FL model download boost"),
-        ("best-effort", 9, "NON_GBR", None, None, None, None, 300, "default bearer, no guarantee"),
-    ]
-    keys = ("qosReference", "5qi", "resType", "gfbrUl", "gfbrDl", "mbrUl", "mbrDl", "pdb", "description")
-    return {e[0]: {k: v for k, v in zip(keys, e, strict=True) if v is not None} for e in entries}
-
-
-@catalogue_router.get("/qos-references", response_model=list[QosReference])
-async def qos_references(state: NefState = Depends(nef)) -> JSONResponse:
-    """The qosReference values this NEF understands (not a 3GPP API: the catalogue is operator-defined)."""
-    return JSONResponse(list(state.qos_catalogue.values()))
 
 
 @dataclass

@@ -170,7 +170,10 @@ async def test_subscription_reports_periodically_and_lists_failures(nef: Nef) ->
     [imm] = sub["eventNotifis"]
     assert imm["analyEvent"] == "E2E_DATA_VOL_TRANS_TIME" and imm["dataVlTrnsTmIfs"]
     listed = (await nef.client.get(SUBS)).json()
-    assert [s["self"] for s in listed] == [sub["self"]]
+    read = (await nef.client.get(sub["self"])).json()
+    assert listed == [read] and read["self"] == sub["self"]
+    for resource in (read, *listed):
+        oracle.check(oracle.ANALYTICS, "AnalyticsExposureSubsc", resource)
     # the second (and last) report arrives as a notification; then the subscription ends
     [notif] = await nef.receiver.wait(lambda p, _: p == "/cb/an")
     oracle.check(oracle.ANALYTICS, "AnalyticsEventNotification", notif)

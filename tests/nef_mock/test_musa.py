@@ -93,7 +93,9 @@ async def test_no_notification_while_no_ue_qualifies_then_put_and_delete(nef: Ne
     assert notif[0]["memUeSelectRpts"][0]["criterionType"] == "QOS"
     assert len(nef.receiver.at("/cb/none")) == 1  # nothing was sent for the empty selection
     assert (await nef.client.get(BASE)).json() == [put.json()]  # MemUeSelectAssistSubsc has no self
-    assert (await nef.client.get(url)).json()["qosFilters"] == [{"ulDelay": 100}]
+    read = (await nef.client.get(url)).json()
+    assert read["qosFilters"] == [{"ulDelay": 100}]
+    oracle.check(oracle.MUSA, "MemUeSelectAssistSubsc", read)
     assert (await nef.client.delete(url)).status_code == 204
     assert (await nef.client.get(url)).status_code == 404
 

@@ -118,8 +118,11 @@ async def test_merge_patch_and_put_regrant(nef: Nef) -> None:
     # PUT replaces; GET and list agree
     put = await nef.client.put(url, json=_body(nef, "fl-dl-boost"))
     assert put.status_code == 200 and put.json()["qosReference"] == "fl-dl-boost"
-    assert (await nef.client.get(url)).json() == put.json()
-    assert [s["self"] for s in (await nef.client.get(BASE)).json()] == [url]
+    read = await nef.client.get(url)
+    listed = await nef.client.get(BASE)
+    assert read.json() == put.json() and listed.json() == [put.json()]
+    for sub in (put.json(), read.json(), *listed.json()):
+        oracle.check(oracle.QOS, "AsSessionWithQoSSubscription", sub)
 
 
 @pytest.mark.parametrize(
