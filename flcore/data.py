@@ -59,9 +59,9 @@ class ImageSet:
         """Normalised float images (N, 1, 28, 28) and labels for ``idx`` (all when None)."""
         imgs = self.images if idx is None else self.images[idx]
         labels = self.labels if idx is None else self.labels[idx]
-        x = torch.from_numpy(np.ascontiguousarray(imgs)).to(torch.float32).div_(255.0)
+        x = torch.from_numpy(imgs.astype(np.float32)).div_(255.0)  # a fresh, writable copy
         x = x.sub_(MEAN).div_(STD).unsqueeze_(1)
-        return x, torch.from_numpy(np.ascontiguousarray(labels)).to(torch.int64)
+        return x, torch.from_numpy(labels.astype(np.int64))
 
 
 def _search_dirs() -> list[Path]:
@@ -141,6 +141,17 @@ def load_fashion_mnist(split: str = "train", *, download: bool = True) -> ImageS
     if images.shape[0] != labels.shape[0]:
         raise DatasetUnavailableError(f"{d}: {images.shape[0]} images but {labels.shape[0]} labels")
     return ImageSet(images, labels)
+
+
+def stratified_subset(data: ImageSet, n: int, seed: int = 0) -> ImageSet:
+    """``n`` samples with every class equally present (as far as ``n`` allows), the same for a seed."""
+    if n >= len(data):
+        return data
+    rng = np.random.default_rng(seed)
+    classes = np.unique(data.labels)
+    per = n // len(classes)
+    idx = np.concatenate([rng.choice(np.flatnonzero(data.labels == c), per, replace=False) for c in classes])
+    return data.subset(np.sort(idx))
 
 
 def dirichlet_partition(
