@@ -138,6 +138,7 @@ async def test_transport_failures_are_translated(behaviour: Any, error: type, st
     def handler(request: httpx.Request) -> httpx.Response:
         if isinstance(behaviour, Exception):
             raise behaviour
+        assert isinstance(behaviour, httpx.Response)
         return behaviour
 
     observed: list[tuple[str, str, float]] = []

@@ -65,7 +65,9 @@ async def test_token_scope_lists_the_apis(secured: Nef) -> None:
         ({"scope": "3gpp#aef-nef-01:3gpp-traffic-influence"}, 400, "invalid_scope"),
     ],
 )
-async def test_token_errors_are_access_token_err(secured: Nef, form: dict, status: int, error: str) -> None:
+async def test_token_errors_are_access_token_err(
+    secured: Nef, form: dict[str, str], status: int, error: str
+) -> None:
     data = {
         "grant_type": "client_credentials",
         "client_id": DEV_CLIENT_ID,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.nef_mock import oracle
@@ -19,7 +20,7 @@ LOCATION = {
 }
 
 
-def _assert_problem(resp, status: int, params: list[str]) -> None:
+def _assert_problem(resp: httpx.Response, status: int, params: list[str]) -> None:
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/problem+json"
     body = resp.json()
@@ -62,7 +63,9 @@ async def test_malformed_json(nef: Nef, path: str) -> None:
         (MUSA, {"tgtUes": ["msisdn-1"], "notifId": "n", "dnnFilters": [{}]}, "/notifUri"),
     ],
 )
-async def test_wrong_types_and_missing_attributes(nef: Nef, path: str, body: dict, param: str) -> None:
+async def test_wrong_types_and_missing_attributes(
+    nef: Nef, path: str, body: dict[str, object], param: str
+) -> None:
     _assert_problem(await nef.client.post(path, json=body), 400, [param])
 
 

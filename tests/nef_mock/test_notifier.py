@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
@@ -10,7 +12,9 @@ from nef_mock.metrics import Metrics
 from nef_mock.notifier import Notifier
 
 
-def _notifier(handler, retries: int = 3) -> tuple[Notifier, Metrics]:
+def _notifier(
+    handler: Callable[[httpx.Request], httpx.Response], retries: int = 3
+) -> tuple[Notifier, Metrics]:
     metrics = Metrics(CollectorRegistry())
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return Notifier(http, metrics, retries=retries, backoff_s=0.001, backoff_max_s=0.004), metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.nef_mock import oracle
@@ -55,7 +57,7 @@ async def test_create_grants_gbr_reports_events_and_delete_revokes(nef: Nef) -> 
     nef.state.radio.gbr_satisfied(grant)  # known to the radio model (KeyError otherwise)
 
     # events: allocation, then guaranteed-or-not, then monitoring with data rates
-    def events(body: dict) -> set[str]:
+    def events(body: dict[str, Any]) -> set[str]:
         return {r["event"] for r in body["eventReports"]}
 
     notifs = await nef.receiver.wait(lambda p, b: p == "/cb/qos" and "QOS_MONITORING" in events(b), timeout=5)
@@ -136,7 +138,9 @@ async def test_merge_patch_and_put_regrant(nef: Nef) -> None:
         ({"notificationDestination": "not a uri"}, 400, "/notificationDestination"),
     ],
 )
-async def test_refusals_name_the_attribute(nef: Nef, change: dict, status: int, param: str) -> None:
+async def test_refusals_name_the_attribute(
+    nef: Nef, change: dict[str, object], status: int, param: str
+) -> None:
     body = {k: v for k, v in (_body(nef, "fl-ul-boost") | change).items() if v is not None}
     resp = await nef.client.post(BASE, json=body)
     assert resp.status_code == status, resp.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,5 +51,5 @@ def nef_url() -> Iterator[str]:
 
 @SCHEMA.parametrize()
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms(case: schemathesis.Case, nef_url: str) -> None:
+def test_every_operation_conforms(case: schemathesis.Case[Any], nef_url: str) -> None:
     case.call_and_validate(base_url=nef_url, checks=CHECKS, timeout=30)
