@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flcore.openapidoc import render, tidy
+from flcore.openapidoc import render
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "openapi" / "af.yaml"
 
@@ -19,7 +19,7 @@ def build() -> dict[str, Any]:
     from af_server.app import create_app
     from af_server.settings import AfSettings
 
-    return tidy(create_app(AfSettings(dev_mode=True)).openapi())
+    return create_app(AfSettings(dev_mode=True)).openapi()
 
 
 def main(argv: list[str]) -> int:

@@ -19,11 +19,11 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from flcore.openapidoc import tidy
 from flcore.problem import ProblemError, install_problem_handlers
 from nef_mock.auth import TokenService
 from nef_mock.metrics import Metrics, MetricsMiddleware
 from nef_mock.notifier import Notifier
-from nef_mock.openapi import tidy
 from nef_mock.radio import RadioModel, load_scenario
 from nef_mock.routes import analytics, capif, monitoring, musa, qos, qos_catalogue
 from nef_mock.routes.common import NefState, Timebase
