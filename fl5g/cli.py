@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fl5g.commands import plan, radio
 from fl5g.serve import Service, serve
 
 app = typer.Typer(
@@ -100,16 +101,8 @@ def demo_cmd(
         raise typer.Exit(1)
 
 
-def _register_optional() -> None:
-    for name in ("plan", "radio"):
-        try:
-            module = __import__(f"fl5g.commands.{name}", fromlist=["register"])
-        except ImportError:
-            continue
-        module.register(app)
-
-
-_register_optional()
+plan.register(app)
+radio.register(app)
 
 if __name__ == "__main__":
     app()
