@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import secrets
@@ -159,6 +160,8 @@ class Stack:
                 break
             ue_env = {
                 "UE_AF_URL": af.url,
+                # every replica, so a UE moves on to the standby when the coordinator dies
+                "UE_AF_URLS": json.dumps([p.url for p in self.procs if p.name.startswith("af")]),
                 "UE_NEF_URL": nef.url,
                 "UE_ENROLLMENT_KEY": self.enrollment_key,
                 "UE_COUNT": str(count),

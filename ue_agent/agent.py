@@ -50,7 +50,9 @@ class UeAgent:
     model_name: str | None = None
     etag: str | None = None
     enc_state: EncoderState = field(default_factory=EncoderState)
-    last_round: tuple[str, int] | None = None
+    # the last task reported; its dispatch time (deadline_at) tells a re-opened iteration apart
+    # (a standby coordinator re-runs the iteration that was open when the old one died)
+    last_round: tuple[str, int, float] | None = None
     rounds_done: int = 0
 
     # The loop ---------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ class UeAgent:
         if r.status_code != 200:
             raise Retry(f"task: {r.status_code} {r.text[:200]}")
         task = Task.model_validate(r.json())
-        if self.last_round == (task.job_id, task.round):
+        if self.last_round == (task.job_id, task.round, task.deadline_at):
             return None  # already reported; the AF still lists it only until our upload is recorded
         return task
 
@@ -221,7 +223,7 @@ class UeAgent:
         self.metrics.energy.labels("total").inc(total_j)
         self.metrics.transfer.labels("ul").observe(ul_s)
         self.metrics.transfer_bytes.labels("ul").inc(len(body))
-        self.last_round = (task.job_id, task.round)
+        self.last_round = (task.job_id, task.round, task.deadline_at)
         if r.status_code == 200:
             outcome = str(r.json().get("outcome", "on_time"))
         elif r.status_code == 400:
