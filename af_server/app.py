@@ -6,19 +6,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from af_server.coordinator import Coordinator
+from af_server.limits import BodyLimitMiddleware
 from af_server.metrics import Metrics
 from af_server.nef_client import NefClient
 from af_server.routes import callbacks, health, jobs, ue
 from af_server.settings import AfSettings
 from af_server.store import Store, connect
 from flcore.httpmetrics import HttpMetricsMiddleware
-from flcore.problem import install_problem_handlers
+from flcore.openapidoc import tidy
+from flcore.problem import install_problem_handlers, problem, problem_response
 
 log = logging.getLogger("af_server")
 
@@ -70,8 +76,28 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = tidy(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
+        # a Redis outage is transient: callers back off and retry, nothing is half-done
+        log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+        detail = "the AF's state store is unreachable; retry shortly"
+        return problem_response(
+            problem(503, detail, cause="REDIS_UNAVAILABLE", instance=request.url.path), {"Retry-After": "1"}
+        )
+
+    app.add_exception_handler(RedisConnectionError, on_redis_down)
+    app.add_exception_handler(RedisTimeoutError, on_redis_down)
     for r in (ue.router, jobs.router, callbacks.router, health.router):
         app.include_router(r)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         HttpMetricsMiddleware,
         requests=metrics.http_requests,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -160,6 +161,16 @@ class Store:
 
     async def unclaim_upload(self, job_id: str, round_no: int, gpsi: str) -> None:
         await self.r.srem(self.k("job", job_id, "r", round_no, "got"), gpsi)
+
+    # NEF callback key -------------------------------------------------------------------
+    async def callback_key(self) -> str:
+        """The key that signs the AF's NEF callback URIs: made once, shared by every replica."""
+        key = self.k("nef-callback-key")
+        value = await self.r.get(key)
+        if value is None:
+            await self.r.set(key, secrets.token_hex(32), nx=True)
+            value = await self.r.get(key)
+        return str(value)
 
     # Coordinator lock --------------------------------------------------------------------
     async def acquire_lock(self, owner: str, ttl_s: float) -> bool:

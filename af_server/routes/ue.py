@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from af_server.auth import check_enrollment, issue_ue_token
-from af_server.deps import LeaderDep, MetricsDep, SettingsDep, StoreDep, UeDep
+from af_server.auth import issue_ue_token
+from af_server.deps import EnrolledDep, LeaderDep, MetricsDep, SettingsDep, StoreDep, UeDep
 from af_server.schemas import Task, UeRegistration, UeToken
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
 from flcore.wire import SAFETENSORS, aiter_chunks
@@ -24,10 +24,9 @@ async def register_ue(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
-    fl5g_enrollment_key: Annotated[str | None, Header()] = None,
+    _: EnrolledDep,
 ) -> UeToken:
     """Register (or re-register) a UE by its GPSI; returns a bearer token bound to that GPSI."""
-    check_enrollment(settings, fl5g_enrollment_key)
     now = time.time()
     fields: dict[str, object] = {
         "gpsi": reg.gpsi,
@@ -85,7 +84,8 @@ async def download_model(
     body = model.wire() if codec is None else await asyncio.to_thread(model.coded, codec)
     metrics.transfer_bytes.labels("dl").inc(len(body))
     headers["Content-Length"] = str(len(body))
-    return StreamingResponse(aiter_chunks(body), media_type=SAFETENSORS, headers=headers)
+    # one send of the cached bytes: no per-chunk overhead, no copy (uvicorn writes the buffer as it is)
+    return Response(body, media_type=SAFETENSORS, headers=headers)
 
 
 @router.post(
