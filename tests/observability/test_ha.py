@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,6 +65,15 @@ def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str) -> 
                 return (afs[0], afs[1]) if codes[0] == 200 else (afs[1], afs[0])
 
             leader, standby = wait_for("one coordinator and one standby", roles, 30)
+            # the launcher pointed the UE agents at the coordinator first: they must move on by themselves
+            [ue_proc] = [p for p in stack.procs if p.name.startswith("ue")]
+            env = dict(
+                kv.split("=", 1)
+                for kv in Path(f"/proc/{ue_proc.popen.pid}/environ").read_text().split("\0")
+                if "=" in kv
+            )
+            assert env["UE_AF_URL"] == leader.url
+            assert sorted(json.loads(env["UE_AF_URLS"])) == sorted(p.url for p in afs)
             token = {"Authorization": f"Bearer {stack.operator_token}"}
             with httpx.Client(base_url=leader.url, headers=token, timeout=10) as op:
                 r = op.post("/af/v1/jobs", json=SPEC)
