@@ -6,7 +6,7 @@ import json
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from fl5g.commands.plan import register
 
@@ -23,7 +23,7 @@ def app() -> typer.Typer:
     return app
 
 
-def run(app, *args):
+def run(app: typer.Typer, *args: str) -> Result:
     return CliRunner().invoke(app, ["plan", *args], env={"COLUMNS": "200"})
 
 

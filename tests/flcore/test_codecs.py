@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ SYNTH = {
 SMALLCNN = model_spec(float_state(build_model("smallcnn", seed=0)))
 # One tensor larger than a chunk, so that chunk seams (and block seams inside chunks) are crossed.
 BIG = {"w": TensorSpec((3, 1_000_003), torch.float32), "v": TensorSpec((5,), torch.float32)}
-CASES = [
+CASES: list[tuple[str, dict[str, Any]]] = [
     ("none", {}),
     ("int8", {}),
     ("int8", {"block": 1000}),
@@ -35,24 +37,28 @@ CASES = [
 ]
 
 
-def rand_update(spec, seed=0, scale=0.01):
+Edit = Callable[[dict[str, Any], dict[str, str]], object]
+
+
+def rand_update(spec: Mapping[str, TensorSpec], seed: int = 0, scale: float = 0.01
+                ) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {n: torch.randn(ts.shape, generator=g) * scale for n, ts in spec.items()}
 
 
-def rand_acc(spec, seed=99):
+def rand_acc(spec: Mapping[str, TensorSpec], seed: int = 99) -> dict[str, torch.Tensor]:
     return rand_update(spec, seed, scale=1.0)
 
 
-def clone(d):
+def clone(d: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in d.items()}
 
 
-def same(x, y):
+def same(x: Mapping[str, torch.Tensor], y: Mapping[str, torch.Tensor]) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-def rebuild(body, edit):
+def rebuild(body: bytes, edit: Edit) -> bytes:
     """Load a body with the safetensors library, let ``edit(arrays, meta)`` change it, save it again."""
     n = int.from_bytes(body[:8], "little")
     meta = json.loads(body[8 : 8 + n])["__metadata__"]
@@ -204,10 +210,10 @@ def test_decode_accepts_memoryview_and_bytearray():
     assert same(decode(memoryview(body), SYNTH), want)
     assert same(decode(bytearray(body), SYNTH), want)
     buf = np.frombuffer(body, np.uint8).copy()  # a preallocated receive buffer
-    assert same(decode(memoryview(buf), SYNTH), want)
+    assert same(decode(buf.data, SYNTH), want)
 
 
-def _drop(name):
+def _drop(name: str) -> Edit:
     return lambda a, m: a.pop(name)
 
 
@@ -236,7 +242,7 @@ def _negative_scale(a, m):
     a["a:scale"] = -a["a:scale"]
 
 
-def _codec(value):
+def _codec(value: str) -> Edit:
     return lambda a, m: m.__setitem__("codec", value)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from hypothesis import HealthCheck, assume, given, settings
@@ -16,12 +18,14 @@ SPEC = {
     "b": TensorSpec((7,), torch.float32),
     "c": TensorSpec((2, 3, 5), torch.float32),
 }
-CODECS = [("none", {}), ("int8", {}), ("int8", {"block": 5}), ("topk", {"density": 0.2}),
-          ("topk", {"density": 0.2, "values": "int8", "block": 3})]
+CODECS: list[tuple[str, dict[str, Any]]] = [
+    ("none", {}), ("int8", {}), ("int8", {"block": 5}), ("topk", {"density": 0.2}),
+    ("topk", {"density": 0.2, "values": "int8", "block": 3}),
+]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _update(spec, seed):
+def _update(spec: Mapping[str, TensorSpec], seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {n: torch.randn(ts.shape, generator=g) for n, ts in spec.items()}
 
@@ -29,7 +33,7 @@ def _update(spec, seed):
 VALID = [encode(_update(SPEC, i), codec=c, **o) for i, (c, o) in enumerate(CODECS)]
 
 
-def _decodes_or_refuses(body):
+def _decodes_or_refuses(body: bytes) -> None:
     """Either a clean update of the spec's shapes or a CodecError; never another exception, and a
     refused body leaves the accumulator exactly as it was."""
     acc = {n: torch.ones(ts.shape) for n, ts in SPEC.items()}

@@ -57,6 +57,7 @@ def test_aggregation_time_comes_off_each_direction():
 def test_ratios_against_link_rates():
     plan = tl.tr22874_table(ul_rate_bps=tl.TR22874_UL_RATE_BPS, dl_rate_bps=tl.TR22874_DL_RATE_BPS)
     first = plan.rows[0]
+    assert first.ul_ratio is not None and first.dl_ratio is not None
     assert first.ul_ratio == pytest.approx(first.required_bps / 73.15e6)
     assert first.dl_ratio == pytest.approx(first.required_bps / 144.34e6)
     assert 89 < first.ul_ratio < 89.2  # 6.52 Gbps over 73.15 Mbps
