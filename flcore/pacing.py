@@ -8,7 +8,8 @@ agent refreshes it from the NEF emulator every ~100 ms); a waiter sleeps in slic
 ``max_sleep_s`` and so follows a change within one slice. A rate of 0 stalls (a link that is down);
 ``math.inf`` does not pace at all.
 
-Uploads: pass ``paced_chunks(body, pacer=...)`` as httpx ``content=`` with an explicit ``Content-Length``.
+Uploads: pass ``paced_chunks(body, pacer=...)`` as httpx ``content=`` with an explicit ``Content-Length``
+(httpx sends the memoryviews without a copy; its annotation says ``AsyncIterable[bytes]``, so ``cast``).
 Downloads: ``paced_stream(response.aiter_raw(), pacer)`` or ``read_into(..., buf, pacer)``.
 """
 
