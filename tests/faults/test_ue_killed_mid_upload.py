@@ -12,6 +12,7 @@ import httpx
 import pytest
 import torch
 
+from fl5g.launcher import _die_with_parent
 from tests.faults.conftest import (
     ROOT,
     Cluster,
@@ -47,6 +48,7 @@ def half_upload(ue: TestUe, task: dict[str, Any], body: bytes, port: int, tmp: P
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (gone with the test run, whatever happens)
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("sent "), "the half upload did not start"
