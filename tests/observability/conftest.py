@@ -36,8 +36,15 @@ OUTCOMES = ("on_time", "late", "missing", "rejected")
 T = TypeVar("T")
 
 
-def wait_for(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.2) -> T:
-    """Poll ``check`` until it returns something other than None; fail after ``timeout`` seconds."""
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    timeout: float,
+    every: float = 0.2,
+    detail: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something other than None; fail after ``timeout`` seconds,
+    with ``detail()`` (e.g. the services' log tails) in the message."""
     end = time.monotonic() + timeout
     while True:
         with contextlib.suppress(httpx.HTTPError):
@@ -45,12 +52,18 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float, every: fl
             if value is not None:
                 return value
         if time.monotonic() > end:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            pytest.fail(
+                f"timed out after {timeout:.0f}s waiting for {what}" + (f"\n{detail()}" if detail else "")
+            )
         time.sleep(every)  # polling an observable condition, bounded by timeout
 
 
+def stack_logs(stack: Stack, lines: int = 15) -> str:
+    return "\n".join(f"--- {p.name} ({p.log}):\n{tail(p.log, lines)}" for p in stack.procs)
+
+
 def run_job(
-    op: httpx.Client, spec: dict[str, Any], timeout: float
+    op: httpx.Client, spec: dict[str, Any], timeout: float, detail: Callable[[], str] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Create a job and follow it until it ends; (job, round records)."""
     r = op.post("/af/v1/jobs", json=spec)
@@ -61,7 +74,7 @@ def run_job(
         job: dict[str, Any] = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
         return job if job["status"] in ("completed", "stopped", "failed") else None
 
-    job = wait_for(f"job {jid} to end", finished, timeout)
+    job = wait_for(f"job {jid} to end", finished, timeout, detail=detail)
     rounds: list[dict[str, Any]] = op.get(f"/af/v1/jobs/{jid}/rounds").raise_for_status().json()
     return job, rounds
 
@@ -241,7 +254,7 @@ def observed_run(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
                 zero = wait_for("a scrape of the AF's outcome counters", zeros, 30)
             with stack.operator() as op:
-                job, rounds = run_job(op, JOB_SPEC, timeout=120)
+                job, rounds = run_job(op, JOB_SPEC, timeout=120, detail=lambda: stack_logs(stack))
             scrapes = {"af": httpx.get(f"{stack.af_url}/metrics", timeout=5).text}
             scrapes["nef"] = httpx.get(f"{stack.nef_url}/metrics", timeout=5).text
             for i, u in enumerate(ue_urls):

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from fl5g.launcher import Proc, Stack
-from tests.observability.conftest import delete_prefix, wait_for
+from tests.observability.conftest import delete_prefix, stack_logs, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -43,13 +43,14 @@ def readyz(p: Proc) -> int | None:
         return None
 
 
-def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str) -> None:
+def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str, tmp_path: Path) -> None:
     prefix = f"fl5gha-{uuid.uuid4().hex[:8]}"
     stack = Stack(
         ues=2,
         ue_processes=1,
         af_replicas=2,
         redis_url=redis_url,
+        workdir=tmp_path / "stack",
         extra_env={"AF_REDIS_PREFIX": prefix, "AF_LOCK_TTL_S": str(LOCK_TTL_S)},
     )
     try:
@@ -64,7 +65,9 @@ def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str) -> 
                     return None
                 return (afs[0], afs[1]) if codes[0] == 200 else (afs[1], afs[0])
 
-            leader, standby = wait_for("one coordinator and one standby", roles, 30)
+            leader, standby = wait_for(
+                "one coordinator and one standby", roles, 30, detail=lambda: stack_logs(stack)
+            )
             # the launcher pointed the UE agents at the coordinator first: they must move on by themselves
             [ue_proc] = [p for p in stack.procs if p.name.startswith("ue")]
             env = dict(
@@ -81,12 +84,23 @@ def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str) -> 
                 jid = r.json()["id"]
 
                 def committed() -> list[dict[str, Any]] | None:
+                    job = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
+                    if job["status"] in ("completed", "stopped", "failed"):
+                        pytest.fail(
+                            f"job {job['status']} before the kill: {job.get('detail')}\n{stack_logs(stack)}"
+                        )
                     rounds: list[dict[str, Any]] = (
                         op.get(f"/af/v1/jobs/{jid}/rounds").raise_for_status().json()
                     )
                     return rounds if len(rounds) >= KILL_AFTER else None
 
-                before = wait_for(f"round {KILL_AFTER - 1} to be committed", committed, 90, every=0.05)
+                before = wait_for(
+                    f"round {KILL_AFTER - 1} to be committed",
+                    committed,
+                    90,
+                    every=0.05,
+                    detail=lambda: stack_logs(stack),
+                )
             leader.popen.send_signal(signal.SIGKILL)
             leader.popen.wait(timeout=10)
             assert len(before) < ROUNDS, "the job ended before the kill: nothing was tested"
@@ -95,6 +109,7 @@ def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str) -> 
                 "the standby to take the coordinator lock",
                 lambda: True if readyz(standby) == 200 else None,
                 30,
+                detail=lambda: stack_logs(stack),
             )
             with httpx.Client(base_url=standby.url, headers=token, timeout=10) as op:
 
@@ -102,8 +117,10 @@ def test_standby_takes_over_and_no_round_is_lost_or_repeated(redis_url: str) -> 
                     job: dict[str, Any] = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
                     return job if job["status"] in ("completed", "stopped", "failed") else None
 
-                job = wait_for(f"job {jid} to end on the standby", finished, 120)
-            assert job["status"] == "completed", job
+                job = wait_for(
+                    f"job {jid} to end on the standby", finished, 120, detail=lambda: stack_logs(stack)
+                )
+            assert job["status"] == "completed", f"{job}\n{stack_logs(stack)}"
             assert job["rounds_done"] == ROUNDS
 
             client = redis.Redis.from_url(redis_url, decode_responses=True)
