@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -85,9 +87,20 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    outage = {"logged_at": -math.inf, "since_logged": 0}
+
     async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
         # a Redis outage is transient: callers back off and retry, nothing is half-done
-        log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+        outage["since_logged"] += 1
+        if time.monotonic() - outage["logged_at"] >= 10.0:  # one line per 10 s, not one per request
+            log.warning(
+                "redis unavailable during %s %s: %s (%d requests answered 503 since the last report)",
+                request.method,
+                request.url.path,
+                exc,
+                outage["since_logged"],
+            )
+            outage["logged_at"], outage["since_logged"] = time.monotonic(), 0
         detail = "the AF's state store is unreachable; retry shortly"
         return problem_response(
             problem(503, detail, cause="REDIS_UNAVAILABLE", instance=request.url.path), {"Retry-After": "1"}

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import torch
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import ClientDisconnect
 
 from af_server.aggregation import Aggregator
@@ -156,6 +158,10 @@ class Coordinator:
             log.info("job %s completed after %d rounds", job.id, job.rounds_done)
         except asyncio.CancelledError:
             raise
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # Redis is away, not the job at fault: leave the job as stored; the leader loop starts it
+            # again from Redis and its checkpoint once Redis answers (an uncommitted round is re-run)
+            log.warning("job %s paused until redis answers: %s", job_id, exc)
         except Exception as exc:
             log.exception("job %s failed", job_id)
             self.metrics.rounds.labels("failed").inc()

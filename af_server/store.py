@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from af_server.schemas import JobState, RoundRecord
 
 Closer = Callable[[], Awaitable[None]]
+_ACTIVE = ("pending", "running")
+_WATCH_RETRIES = 50
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -129,19 +133,58 @@ class Store:
         return [JobState.model_validate_json(r) for r in raws if r]
 
     async def commit_round(self, job: JobState, record: RoundRecord) -> bool:
-        """Append the round and advance the job in one transaction; refuse a round already recorded."""
-        key = self.k("job", job.id, "rounds")
+        """Append the round and advance the job in one transaction; refuse a round already recorded.
+
+        The job is watched too: an operator's stop that lands while the round runs is kept (``job``
+        comes back with that status), never overwritten by the coordinator's older copy.
+        """
+        key, jkey = self.k("job", job.id, "rounds"), self.k("job", job.id)
         async with self.r.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            n = await pipe.llen(key)
-            if n != record.round:
-                await pipe.unwatch()  # type: ignore[no-untyped-call]
-                return False
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.rpush(key, record.model_dump_json())
-            pipe.set(self.k("job", job.id), job.model_dump_json())
-            await pipe.execute()
-        return True
+            for _ in range(_WATCH_RETRIES):
+                try:
+                    await pipe.watch(key, jkey)
+                    n = await pipe.llen(key)
+                    if n != record.round:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return False
+                    raw = await pipe.get(jkey)
+                    if raw and job.status in _ACTIVE:
+                        stored = JobState.model_validate_json(raw)
+                        if stored.status not in _ACTIVE:
+                            job.status, job.detail = stored.status, stored.detail
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.rpush(key, record.model_dump_json())
+                    pipe.set(jkey, job.model_dump_json())
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue  # the job or its rounds changed under us: look again
+        raise RuntimeError(f"could not commit round {record.round} of job {job.id}: too much contention")
+
+    async def stop_job(self, job_id: str) -> JobState | None:
+        """Mark a pending or running job stopped (atomically: no round committed meanwhile is lost)."""
+        jkey = self.k("job", job_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            for _ in range(_WATCH_RETRIES):
+                try:
+                    await pipe.watch(jkey)
+                    raw = await pipe.get(jkey)
+                    if raw is None:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return None
+                    job = JobState.model_validate_json(raw)
+                    if job.status not in _ACTIVE:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return job
+                    job.status = "stopped"
+                    job.updated_at = time.time()
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(jkey, job.model_dump_json())
+                    await pipe.execute()
+                    return job
+                except WatchError:
+                    continue
+        raise RuntimeError(f"could not stop job {job_id}: too much contention")
 
     async def rounds(self, job_id: str, start: int = 0, end: int = -1) -> list[RoundRecord]:
         raws = await self.r.lrange(self.k("job", job_id, "rounds"), start, end)

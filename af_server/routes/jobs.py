@@ -18,10 +18,14 @@ router = APIRouter(prefix="/af/v1", tags=["operator"], responses=PROBLEM_RESPONS
 JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="job id")]
 
 
+def _no_job(job_id: str) -> ProblemError:
+    return ProblemError(404, f"no FL job {job_id}", cause="JOB_NOT_FOUND", invalid=[("jobId", "unknown")])
+
+
 async def _job(store: Store, job_id: str) -> JobState:
     job = await store.get_job(job_id)
     if job is None:
-        raise ProblemError(404, f"no FL job {job_id}", cause="JOB_NOT_FOUND", invalid=[("jobId", "unknown")])
+        raise _no_job(job_id)
     return job
 
 
@@ -69,12 +73,10 @@ async def get_round(job_id: JobId, round_no: int, _: ReaderDep, store: StoreDep)
 
 @router.post("/jobs/{job_id}/stop", response_model=JobState)
 async def stop_job(job_id: JobId, _: WriterDep, store: StoreDep, coord: CoordinatorDep) -> JobState:
-    job = await _job(store, job_id)
-    if job.status in ("pending", "running"):
-        job.status = "stopped"
-        job.updated_at = time.time()
-        await store.put_job(job)
-        coord.poke()
+    job = await store.stop_job(job_id)  # atomic: a round committed meanwhile is kept
+    if job is None:
+        raise _no_job(job_id)
+    coord.poke()
     return job
 
 

@@ -61,8 +61,8 @@ class Notifications:
 @pytest.fixture
 def af(redis_url, prefix, tmp_path):
     app = create_app(settings_for(redis_url, prefix, tmp_path, ue_token_ttl_s=3600))
-    app.state.on_nef_notification = Notifications()
     with serve(app) as url:
+        app.state.on_nef_notification = Notifications()  # after the lifespan, which sets its own
         yield url, app
 
 

@@ -325,6 +325,7 @@ class TestUe:
         self.http = httpx.Client(base_url=af_url, timeout=30.0)
         self.enrollment_key = enrollment_key
         self.token: str | None = None
+        self.unavailable = False
 
     def register(self) -> TestUe:
         r = self.http.post(
@@ -350,6 +351,7 @@ class TestUe:
             task: dict[str, Any] = r.json()
             return task
         assert r.status_code in (204, 503), r.text
+        self.unavailable = r.status_code == 503
         return None
 
     def task(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -410,6 +412,8 @@ class UeLoop:
                     ue.register()
                 task = ue.poll_task(1.0)
                 if task is None:
+                    if ue.unavailable:
+                        self.stop.wait(0.2)  # a 503 answers at once: back off, like a UE agent
                     continue
                 if task["job_id"] not in bodies:
                     bodies[task["job_id"]] = encoded(constant_update(ue.model(task), self.value))
@@ -418,6 +422,8 @@ class UeLoop:
                 self.uploads[key] = self.uploads.get(key, 0) + 1
                 if r.status_code == 401:
                     ue.token = None
+                elif r.status_code >= 500:
+                    self.stop.wait(0.2)
             except (httpx.HTTPError, AssertionError) as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 self.stop.wait(0.2)  # back off after a failure, like a UE agent
