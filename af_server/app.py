@@ -58,6 +58,7 @@ def create_app(
         coord = Coordinator(settings, store, metrics, nef)
         app.state.store = store
         app.state.coordinator = coord
+        app.state.on_nef_notification = coord.on_nef_notification
         runner = asyncio.create_task(coord.run(), name="coordinator")
         try:
             yield

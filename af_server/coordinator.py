@@ -4,6 +4,13 @@ Only the replica holding the lock runs rounds and takes uploads; the other is no
 over from Redis and the checkpoints when the lock expires. Iteration n of a job is committed to
 Redis together with the job's new version in one transaction, after its checkpoint is on disk, so
 a crash re-runs at most the iteration that was open and never loses or repeats a completed one.
+
+An iteration: plan (``planner``: NEF data, selection, deadline, byte budgets), ask for QoS boosts
+(``netctl``), dispatch, collect until every expected update is in or the deadline passes, publish the
+aggregate as the next version, then evaluate, checkpoint and commit. ``sync`` does all of it before
+the next iteration opens. ``realtime`` opens the next iteration as soon as the version is published
+and evaluates, checkpoints and commits the previous one beside it (in order), so the UEs' pipeline
+never waits for the AF's bookkeeping (see ``rounds`` and ``uploads`` for what is due when).
 """
 
 from __future__ import annotations
@@ -11,37 +18,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.requests import ClientDisconnect
 
 from af_server.aggregation import Aggregator
+from af_server.budgets import Ewma, step_stats
 from af_server.metrics import Metrics
 from af_server.modelstore import GlobalModel
-from af_server.nef_client import NefClient, NefError
+from af_server.nef_client import NefClient
+from af_server.netctl import NetworkControl
+from af_server.planner import Planner
 from af_server.rounds import ActiveRound
-from af_server.schemas import JobState, RoundRecord, Task, UeChoice
-from af_server.selection import Candidate, Prediction, select_deadline, select_random
+from af_server.schemas import JobSpec, JobState, RoundRecord, Task, UeRecord
 from af_server.settings import AfSettings
 from af_server.store import Store
-from flcore.codecs import CodecError
-from flcore.data import ImageSet, load_fashion_mnist
-from flcore.models import model_info
+from af_server.uploads import Upload, accept, find_round
+from flcore.data import ImageSet, load_fashion_mnist, stratified_subset
+from flcore.models import build_model, model_info
 from flcore.problem import ProblemError
 from flcore.training import evaluate
-from flcore.wire import BodyError, parse_content_length, read_exactly
 
 log = logging.getLogger("af_server.coordinator")
 
 LATE_GRACE_S = 0.5  # how long a closed iteration waits for bodies already streaming, to record them late
+
+
+@dataclass
+class Published:
+    """What an iteration left behind at publication, for its (possibly deferred) bookkeeping."""
+
+    rnd: ActiveRound
+    status: str
+    version: int
+    state: dict[str, torch.Tensor] | None
+    wire: bytes
+    aggregation_s: float
+    duration_s: float
 
 
 class Coordinator:
@@ -54,16 +75,26 @@ class Coordinator:
         self.is_leader = False
         self.redis_ok = False
         self.models: dict[str, GlobalModel] = {}
+        self.specs: dict[str, JobSpec] = {}
         self.active: dict[str, ActiveRound] = {}
         self.closing: dict[tuple[str, int], ActiveRound] = {}
         self.changed = asyncio.Condition()
+        self.planner = Planner(settings, store, metrics, nef)
+        self.netctl = NetworkControl(settings, nef, self._callback_uri)
+        self.aggregation_time = Ewma()
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._test: ImageSet | None = None
         self._wake = asyncio.Event()
 
     @property
     def checkpoints(self) -> Path:
         return self.settings.state_dir / "checkpoints"
+
+    async def _callback_uri(self, kind: str, correlation: str) -> str:
+        from af_server.routes.callbacks import notification_uri  # the route module imports this one
+
+        return await notification_uri(self.store, self.settings.url, kind, correlation)  # type: ignore[arg-type]
 
     # Leadership --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -94,6 +125,8 @@ class Coordinator:
                     await asyncio.wait_for(self._wake.wait(), period)
         finally:
             await self._stop_all_jobs()
+            with contextlib.suppress(Exception):
+                await self.netctl.close()
             if self.is_leader:
                 with contextlib.suppress(Exception):
                     await self.store.release_lock(self.owner)
@@ -108,13 +141,14 @@ class Coordinator:
         self.metrics.jobs_running.set(len(self._jobs))
 
     async def _stop_all_jobs(self) -> None:
-        tasks = list(self._jobs.values())
+        tasks = list(self._jobs.values()) + list(self._background)
         for t in tasks:
             t.cancel()
         for t in tasks:
             with contextlib.suppress(BaseException):
                 await t
         self._jobs.clear()
+        self._background.clear()
         self.active.clear()
 
     # Jobs ---------------------------------------------------------------------------------
@@ -137,26 +171,43 @@ class Coordinator:
         return model
 
     async def _run_job(self, job_id: str) -> None:
+        pending: asyncio.Task[None] | None = None
         try:
             job = await self.store.get_job(job_id)
             if job is None:
                 return
             model = await self._model_for(job)
+            self.specs[job.id] = job.spec
             if job.status == "pending":
                 job.status = "running"
                 job.updated_at = time.time()
                 await self.store.put_job(job)
-            while job.rounds_done < job.spec.rounds:
+            n = job.rounds_done
+            prev: ActiveRound | None = None
+            while n < job.spec.rounds:
                 fresh = await self.store.get_job(job_id)
                 if fresh is None or fresh.status not in ("running", "pending"):
                     return
-                job = fresh
-                job = await self._run_round(job, model)
+                rnd = await self._open_round(job, model, n, prev)
+                if rnd is None:
+                    continue
+                pub = await self._close_round(job, model, rnd)
+                if job.spec.timeline == "realtime":
+                    pending = self._spawn(self._bookkeep(job, pub, after=pending))
+                    prev = rnd
+                else:
+                    await self._bookkeep(job, pub, after=None)
+                    prev = rnd
+                n += 1
+            if pending is not None:
+                await pending
             job.status = "completed"
             job.updated_at = time.time()
             await self.store.put_job(job)
             log.info("job %s completed after %d rounds", job.id, job.rounds_done)
         except asyncio.CancelledError:
+            if pending is not None:
+                pending.cancel()
             raise
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # Redis is away, not the job at fault: leave the job as stored; the leader loop starts it
@@ -174,199 +225,200 @@ class Coordinator:
             self.active.pop(job_id, None)
             self._jobs.pop(job_id, None)
             self.metrics.jobs_running.set(len(self._jobs))
+            with contextlib.suppress(Exception):
+                await self.netctl.release(job_id)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     # One iteration ------------------------------------------------------------------------
-    async def _candidates(self, model: GlobalModel) -> tuple[list[Candidate], bool]:
-        now = time.time()
-        ids = await self.store.ue_ids()
-        rows = await self.store.ues(ids)
-        cands = [
-            Candidate(
-                gpsi=g,
-                num_samples=int(r.get("num_samples", 1)),
-                seconds_per_step=float(r.get("seconds_per_step", 0.02)),
-                on_time_rate=r.get("on_time_rate"),
-                last_loss=r.get("last_loss"),
-            )
-            for g, r in rows.items()
-            if now - float(r.get("last_seen", 0)) <= self.settings.ue_active_window_s
-        ]
-        if self.nef is None or not cands:
-            return cands, self.nef is None
-        nbytes = len(model.wire())
-        try:
-            preds = await self.nef.predict_transfer_times(
-                [c.gpsi for c in cands], ul_bytes=nbytes, dl_bytes=nbytes, start_offset_s=1.0, duration_s=60.0
-            )
-        except NefError as exc:
-            log.warning("NEF unavailable, selecting without network data: %s", exc)
-            self.metrics.nef_degraded.set(1)
-            return cands, True
-        self.metrics.nef_degraded.set(0)
-        for c in cands:
-            p = preds.get(c.gpsi)
-            if p is not None:
-                c.prediction = Prediction(p.dl_mean_s, p.dl_var_s2, p.ul_mean_s, p.ul_var_s2, p.confidence)
-                c.nef = {
-                    "api": "3gpp-analyticsexposure",
-                    "event": "E2E_DATA_VOL_TRANS_TIME",
-                    "volumeBytes": nbytes,
-                    "avgTransTimeUl": p.ul_mean_s,
-                    "avgTransTimeDl": p.dl_mean_s,
-                    "confidence": p.confidence,
-                }
-        return cands, False
-
-    def _select(
-        self, job: JobState, cands: list[Candidate], degraded: bool, rng: random.Random
-    ) -> tuple[list[UeChoice], float, str]:
+    async def _open_round(
+        self, job: JobState, model: GlobalModel, n: int, prev: ActiveRound | None
+    ) -> ActiveRound | None:
+        """Plan, boost and dispatch iteration n; None (after a short wait) when nobody can train."""
         spec = job.spec
-        k = spec.ues_per_round
-        fixed = spec.deadline.seconds if spec.deadline.mode == "fixed" else None
-        policy = spec.selection
-        if degraded and policy in ("deadline", "utility"):
-            policy = "random"  # documented fallback: without NEF data, sample and use the fallback deadline
-        if policy == "all":
-            choices = [UeChoice(gpsi=c.gpsi, reason="all active UEs", nef=c.nef) for c in cands]
-        elif policy == "random":
-            choices = select_random(cands, k, rng)
-        else:
-            choices, derived = select_deadline(cands, k, steps=spec.local_steps, deadline_s=fixed)
-            if fixed is None:
-                fixed = derived * spec.deadline.slack
-        if fixed is None:
-            slowest = max(
-                (c.total_s(spec.local_steps) for c in cands if c.gpsi in {x.gpsi for x in choices}),
-                default=math.inf,
-            )
-            if not math.isfinite(slowest):
-                compute = max((c.compute_s(spec.local_steps) for c in cands), default=1.0)
-                slowest = compute * 2 + 1.0  # no link data: compute time plus a fixed transfer allowance
-            fixed = slowest * spec.deadline.slack
-        deadline = min(max(fixed, spec.deadline.min_seconds), spec.deadline.max_seconds)
-        return choices, deadline, policy
-
-    async def _run_round(self, job: JobState, model: GlobalModel) -> JobState:
-        n = job.rounds_done
-        spec = job.spec
+        realtime = spec.timeline == "realtime"
         rng = random.Random(f"{spec.seed}:{job.id}:{n}")
-        cands, degraded = await self._candidates(model)
-        choices, deadline_s, policy = self._select(job, cands, degraded, rng)
-        if not choices:
+        due = dict(prev.choices) if realtime and prev is not None else {}
+        plan = await self.planner.plan(
+            job,
+            model,
+            rng,
+            aggregation_s=self.aggregation_time.value(),
+            incumbents=set(prev.choices) if prev is not None else set(),
+            due=list(due),
+            window_s=prev.deadline_s if prev is not None else 5.0,
+        )
+        choices = plan.choices
+        if realtime and n == spec.rounds - 1 and n > 0:
+            choices = []  # the last iteration only collects: nothing would take an update computed now
+        if not choices and not due:
             # nobody to train: wait for UEs to attach instead of burning the round
             async with self.changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.changed.wait(), 1.0)
-            return job
+            return None
+        if spec.qos_boost:
+            window = plan.deadline_s * (2 if realtime else 1)
+            await self.netctl.boost(job.id, choices, plan.candidates, window)
         await self.store.r.delete(self.store.k("job", job.id, "r", n, "got"))
-        agg = Aggregator(model.spec, spec.aggregation, spec.max_update_norm)
         rnd = ActiveRound(
             job=job,
             round_no=n,
             model_version=model.version,
             choices={c.gpsi: c for c in choices},
-            deadline_s=deadline_s,
-            aggregator=agg,
-            policy=policy,
-            nef_degraded=degraded,
+            deadline_s=plan.deadline_s,
+            aggregator=Aggregator(model.spec, spec.aggregation, spec.max_update_norm),
+            policy=plan.policy,
+            nef_degraded=plan.degraded,
+            due=due,
+            due_version=prev.model_version if due and prev is not None else None,
+            expected_on_time=plan.expected_on_time,
         )
         self.active[job.id] = rnd
         self.metrics.selected.set(len(choices))
-        self.metrics.round_deadline.set(deadline_s)
+        self.metrics.round_deadline.set(plan.deadline_s)
+        self._spawn(self.netctl.watch(list(rnd.choices)))
         async with self.changed:
             self.changed.notify_all()
+        return rnd
+
+    async def _close_round(self, job: JobState, model: GlobalModel, rnd: ActiveRound) -> Published:
+        """Wait for the expected updates or the deadline, then publish the aggregate as a new version."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rnd.all_in.wait(), timeout=max(0.0, rnd.deadline_mono - time.monotonic()))
         rnd.closed = True
-        self.closing[(job.id, n)] = rnd
+        self.closing[(job.id, rnd.round_no)] = rnd
         try:
-            return await self._finish_round(job, model, rnd)
-        finally:
-            self.active.pop(job.id, None)
-            self.closing.pop((job.id, n), None)
-
-    async def _finish_round(self, job: JobState, model: GlobalModel, rnd: ActiveRound) -> JobState:
-        spec = job.spec
-        # let uploads whose bodies were already streaming at the deadline land, as late
-        if rnd.inflight:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rnd.settled.wait(), LATE_GRACE_S)
-        records = rnd.close()
-        for r in records:
-            self.metrics.updates.labels(r.outcome).inc()
-        on_time = [r for r in rnd.records.values() if r.outcome == "on_time"]
-        status = "completed" if len(on_time) >= spec.min_reports else "abandoned"
-        accuracy = loss = None
-        if status == "completed":
-            update = rnd.aggregator.result()
+            # let uploads whose bodies were already streaming at the deadline land, as late
+            if rnd.inflight:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rnd.settled.wait(), LATE_GRACE_S)
+            t0 = time.perf_counter()
+            for r in rnd.close():
+                self.metrics.updates.labels(r.outcome).inc()
+            on_time = [r for r in rnd.records.values() if r.outcome == "on_time"]
+            filling = rnd.realtime and not rnd.due  # the pipeline's first iteration owes nothing
+            status = "completed" if filling or len(on_time) >= job.spec.min_reports else "abandoned"
+            update = rnd.aggregator.result() if status == "completed" else None
             if update is not None:
                 await asyncio.to_thread(_apply, model, update)
-        else:
-            model.bump()
+            else:
+                await asyncio.to_thread(model.bump)
+            wire = model.wire()
+            agg = time.perf_counter() - t0
+            self.aggregation_time.add(agg)
+            evaluable = model_info(job.spec.model).input_shape == (1, 28, 28)  # payload-only: never evaluated
+            state = (
+                {k: v.detach().clone() for k, v in model.module.state_dict().items()} if evaluable else None
+            )
+            duration = rnd.elapsed()
+        finally:
+            self.active.pop(job.id, None)
+            self.closing.pop((job.id, rnd.round_no), None)
+        await self._release_boosts(job, rnd)
+        return Published(rnd, status, model.version, state, wire, agg, duration)
+
+    async def _release_boosts(self, job: JobState, rnd: ActiveRound) -> None:
+        """Boosts of UEs with nothing left to send: everyone chosen (sync), the due UEs that were not
+        chosen again (realtime)."""
+        owed = set(rnd.due) - set(rnd.choices) if rnd.realtime else set(rnd.choices)
+        if owed:
+            await self.netctl.release(job.id, owed)
+
+    async def _bookkeep(self, job: JobState, pub: Published, *, after: asyncio.Task[None] | None) -> None:
+        """Evaluate, checkpoint and commit a published iteration (after the previous one's)."""
+        if after is not None:
+            await after
+        rnd, spec = pub.rnd, job.spec
+        accuracy = loss = None
         evaluable = model_info(spec.model).input_shape == (1, 28, 28)  # payload-only models are not evaluated
-        if evaluable and ((rnd.round_no + 1) % spec.eval_every == 0 or rnd.round_no + 1 == spec.rounds):
-            accuracy, loss = await asyncio.to_thread(evaluate, model.module, self.test_set())
+        final = rnd.round_no + 1 == spec.rounds
+        if evaluable and pub.state is not None and ((rnd.round_no + 1) % spec.eval_every == 0 or final):
+            subset = self.test_set() if final else stratified_subset(self.test_set(), spec.eval_samples)
+            accuracy, loss = await asyncio.to_thread(_evaluate, spec.model, pub.state, subset)
             self.metrics.accuracy.set(accuracy)
-        path = await asyncio.to_thread(model.save, self.checkpoints)
-        duration = rnd.elapsed()
+        path = await asyncio.to_thread(_save, self.checkpoints, job.id, pub.version, pub.wire)
+        on_time = sum(r.outcome == "on_time" for r in rnd.records.values())
         record = RoundRecord(
             job_id=job.id,
             round=rnd.round_no,
-            status=status,
-            model_version=model.version,
+            status="completed" if pub.status == "completed" else "abandoned",
+            model_version=pub.version,
             started_at=rnd.started_wall,
-            duration_s=duration,
+            duration_s=pub.duration_s if rnd.realtime else rnd.elapsed(),
             deadline_s=rnd.deadline_s,
             selected=list(rnd.choices),
             ues=list(rnd.records.values()),
             accuracy=accuracy,
             loss=loss,
-            aggregation_s=0.0,
+            aggregation_s=round(pub.aggregation_s, 6),
             selection_policy=rnd.policy,
+            timeline=spec.timeline,
+            expected_on_time=rnd.expected_on_time,
             nef_degraded=rnd.nef_degraded,
         )
         job.rounds_done = rnd.round_no + 1
-        job.model_version = model.version
+        job.model_version = pub.version
         job.checkpoint = str(path)
         job.accuracy = accuracy if accuracy is not None else job.accuracy
         job.updated_at = time.time()
         if not await self.store.commit_round(job, record):
             raise RuntimeError(f"round {rnd.round_no} of job {job.id} was already committed elsewhere")
-        self.metrics.rounds.labels(status).inc()
-        self.metrics.round_duration.observe(duration)
+        self.metrics.rounds.labels(pub.status).inc()
+        self.metrics.round_duration.observe(record.duration_s)
         self.metrics.last_round_end.set(time.time())
         await self._update_ue_stats(rnd)
         log.info(
             "job %s round %d %s: %d/%d on time, accuracy %s, %.2fs",
             job.id,
             rnd.round_no,
-            status,
-            len(on_time),
-            len(rnd.choices),
+            pub.status,
+            on_time,
+            len(rnd.records),
             accuracy,
-            duration,
+            record.duration_s,
         )
-        return job
 
     async def _update_ue_stats(self, rnd: ActiveRound) -> None:
         rows = await self.store.ues(list(rnd.records))
+        steps = rnd.job.spec.local_steps
         for g, rec in rnd.records.items():
             row = rows.get(g, {})
             prev = row.get("on_time_rate")
             hit = 1.0 if rec.outcome == "on_time" else 0.0
-            rate = hit if prev is None else 0.7 * float(prev) + 0.3 * hit
             fields: dict[str, object] = {
-                "on_time_rate": rate,
+                "on_time_rate": hit if prev is None else 0.7 * float(prev) + 0.3 * hit,
                 "times_selected": int(row.get("times_selected", 0)) + 1,
             }
-            if rec.compute_s and rnd.job.spec.local_steps:
-                fields["seconds_per_step"] = rec.compute_s / rnd.job.spec.local_steps
+            fields.update(_measured(rec, row, steps))
             await self.store.touch_ue(g, **fields)
+
+    # NEF notifications --------------------------------------------------------------------------
+    async def on_nef_notification(self, kind: str, correlation: str, body: Any) -> None:
+        """A notification at the AF's callback: member selection answers, QoS and connectivity events."""
+        if self.nef is not None and kind == "musa":
+            self.nef.handle_notification(body)
+        for drop in self.netctl.interpret(kind, body):
+            for rnd in list(self.active.values()):
+                if drop.job_id is not None and rnd.job.id != drop.job_id:
+                    continue
+                rec = rnd.drop(drop.gpsi, f"dropped: NEF {drop.event}")
+                if rec is not None:
+                    self.metrics.updates.labels("missing").inc()
+                    log.info(
+                        "job %s round %d: %s dropped (%s)", rnd.job.id, rnd.round_no, drop.gpsi, drop.event
+                    )
+        log.debug("NEF %s notification for %s handled", kind, correlation)
 
     # UE-facing operations -----------------------------------------------------------------------
     def _open_task(self, gpsi: str) -> Task | None:
         for rnd in self.active.values():
             if rnd.wants(gpsi):
+                rnd.dispatched.add(gpsi)
                 return rnd.task_for(gpsi)
         return None
 
@@ -382,6 +434,12 @@ class Coordinator:
                     return None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.changed.wait(), remaining)
+
+    def downlink_delta(self, job_id: str, base: int, codec: str) -> bytes | None:
+        """The delta body from ``base`` to the job's version, or None: send the full model."""
+        model = self.model_for_download(job_id)
+        spec = self.specs.get(job_id)
+        return model.delta(base, codec, spec.downlink_density if spec is not None else None)
 
     def model_for_download(self, job_id: str) -> GlobalModel:
         model = self.models.get(job_id)
@@ -399,95 +457,23 @@ class Coordinator:
         *,
         max_samples: int,
     ) -> dict[str, object]:
-        """Take one UE's update: checks before the body, stream into one buffer, fold into the sum."""
-        start = time.monotonic()
-        rnd = self.active.get(job_id) or next((r for (j, _), r in self.closing.items() if j == job_id), None)
-        if rnd is None or rnd.round_no != round_no:
-            current = rnd.round_no if rnd else None
-            cause = "ROUND_CLOSED" if current is None or round_no < current else "WRONG_ROUND"
-            raise ProblemError(
-                409,
-                f"iteration {round_no} of job {job_id} is not open (open: {current})",
-                cause=cause,
-                invalid=[("round", f"open iteration is {current}")],
-            )
-        if gpsi not in rnd.choices:
-            raise ProblemError(403, f"{gpsi} was not selected for iteration {round_no}", cause="NOT_SELECTED")
-        if gpsi in rnd.records or gpsi in rnd.inflight:
-            raise ProblemError(
-                409, f"{gpsi} already reported for iteration {round_no}", cause="DUPLICATE_UPDATE"
-            )
-        if rnd.closed and (job_id, round_no) not in self.closing:
-            raise ProblemError(409, f"iteration {round_no} is closed", cause="ROUND_CLOSED")
-        limit = self.settings.max_upload_bytes
-        budget = rnd.choices[gpsi].byte_budget
-        if budget is not None:
-            limit = min(limit, budget)
-        try:
-            length = parse_content_length(headers.get("content-length"), limit=limit)
-            samples = min(_positive(headers, "fl5g-num-samples", int), max_samples)
-        except BodyError as exc:
-            raise ProblemError(exc.status, str(exc), invalid=[(exc.param, str(exc))]) from None
-        if not await self.store.claim_upload(job_id, round_no, gpsi):
-            raise ProblemError(
-                409, f"{gpsi} already reported for iteration {round_no}", cause="DUPLICATE_UPDATE"
-            )
-        rnd.inflight.add(gpsi)
-        rnd.settled.clear()
-        try:
-            try:
-                buf = await read_exactly(body, length)
-            except BodyError as exc:
-                await self.store.unclaim_upload(job_id, round_no, gpsi)
-                raise ProblemError(exc.status, str(exc), invalid=[(exc.param, str(exc))]) from None
-            except ClientDisconnect:
-                # the UE went away mid-body: drop what came, let it try again while the round is open
-                await self.store.unclaim_upload(job_id, round_no, gpsi)
-                raise ProblemError(400, "upload aborted before its end", cause="INCOMPLETE_BODY") from None
-            arrival = rnd.elapsed()
-            ul_s = time.monotonic() - start
-            self.metrics.transfer_bytes.labels("ul").inc(length)
-            extra = {
-                "actual_ul_s": round(ul_s, 6),
-                "actual_dl_s": _optional(headers, "fl5g-download-seconds"),
-                "compute_s": _optional(headers, "fl5g-compute-seconds"),
-                "energy_j": _optional(headers, "fl5g-energy-joules"),
-                "arrival_s": round(arrival, 6),
-                "bytes_ul": length,
-                "num_samples": samples,
-            }
-            if rnd.closed or time.monotonic() > rnd.deadline_mono:
-                # a body still streaming after the late grace was written off as missing at the
-                # close (counted, committed): it stays that, or the UE is counted twice
-                if gpsi not in rnd.records:
-                    self.metrics.updates.labels("late").inc()
-                    self.metrics.update_latency.observe(arrival)
-                    rnd.record(gpsi, "late", **extra)
-                return {
-                    "outcome": "late",
-                    "aggregated": False,
-                    "arrival_s": arrival,
-                    "deadline_s": rnd.deadline_s,
-                }
-            t0 = time.perf_counter()
-            try:
-                norm = await asyncio.to_thread(rnd.aggregator.add, buf, float(samples))
-            except CodecError as exc:
-                # refused, not counted yet: the UE may still send a good update before the deadline
-                rnd.rejections[gpsi] = str(exc)
-                await self.store.unclaim_upload(job_id, round_no, gpsi)
-                raise ProblemError(
-                    400, f"update refused: {exc}", cause="INVALID_UPDATE", invalid=[(exc.param or "body", str(exc))]
-                ) from None
-            self.metrics.aggregation.observe(time.perf_counter() - t0)
-            self.metrics.updates.labels("on_time").inc()
-            self.metrics.update_latency.observe(arrival)
-            rnd.record(gpsi, "on_time", **extra)
-            return {"outcome": "on_time", "aggregated": True, "arrival_s": arrival, "norm": norm}
-        finally:
-            rnd.inflight.discard(gpsi)
-            if not rnd.inflight:
-                rnd.settled.set()
+        """Take one UE's update (see ``uploads``); its QoS boost ends unless it is chosen again."""
+        up = Upload(job_id, round_no, gpsi, headers, body, max_samples)
+        rounds = [r for r in (self.active.get(job_id),) if r is not None]
+        rounds += [r for (j, _), r in self.closing.items() if j == job_id]
+        rnd = find_round(rounds, up)
+        closing = (job_id, rnd.round_no) in self.closing
+        result = await accept(
+            rnd, up, closing=closing, settings=self.settings, store=self.store, metrics=self.metrics
+        )
+        current = self.active.get(job_id)
+        # in realtime a UE chosen again still has its next update to send under the same boost
+        keep = (
+            rnd.realtime and current is not None and gpsi in current.choices and round_no < current.round_no
+        )
+        if not keep:
+            self._spawn(self.netctl.release(job_id, [gpsi]))
+        return result
 
 
 def _apply(model: GlobalModel, update: dict[str, torch.Tensor]) -> None:
@@ -498,25 +484,27 @@ def _apply(model: GlobalModel, update: dict[str, torch.Tensor]) -> None:
     model.bump()
 
 
-def _positive(headers: Mapping[str, str], name: str, kind: type[int]) -> int:
-    raw = headers.get(name)
-    if raw is None:
-        raise BodyError(f"header {name} is required", param=name)
-    try:
-        v = kind(raw)
-    except ValueError:
-        raise BodyError(f"header {name} must be an integer, not {raw!r}", param=name) from None
-    if v <= 0 or v > 10_000_000:
-        raise BodyError(f"header {name} must be in 1..10000000", param=name)
-    return v
+def _evaluate(model_name: str, state: dict[str, torch.Tensor], data: ImageSet) -> tuple[float, float]:
+    module = build_model(model_name)
+    module.load_state_dict(state)
+    return evaluate(module, data)
 
 
-def _optional(headers: Mapping[str, str], name: str) -> float | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        v = float(raw)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) and v >= 0 else None
+def _save(directory: Path, job_id: str, version: int, wire: bytes) -> Path:
+    return GlobalModel.save_bytes(directory, job_id, version, wire)
+
+
+def _measured(rec: UeRecord, row: Mapping[str, Any], steps: int) -> dict[str, object]:
+    """What an update taught about its UE: compute speed (mean and variance per step) and loss."""
+    out: dict[str, object] = {}
+    if rec.compute_s and steps:
+        prev = row.get("seconds_per_step")
+        mean, var = step_stats(
+            None if prev is None or "step_var_s2" not in row else float(prev),
+            float(row.get("step_var_s2", 0.0)),
+            rec.compute_s / steps,
+        )
+        out |= {"seconds_per_step": mean, "step_var_s2": var}
+    if rec.train_loss is not None:
+        out["last_loss"] = rec.train_loss
+    return out

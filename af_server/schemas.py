@@ -46,10 +46,24 @@ class JobSpec(Strict):
     density: float | None = Field(
         default=None, gt=0, le=1, description="topk: the target share of values sent"
     )
+    downlink: Literal["full", "int8", "topk"] = Field(
+        default="full", description="model download: full, or a delta from the UE's version (int8 or topk)"
+    )
+    downlink_density: float | None = Field(default=None, gt=0, le=1, description="topk downlink density")
+    p_target: float = Field(
+        default=0.95, gt=0, lt=1, description="deadline policy: least P(on time) of a selected UE"
+    )
+    qos_boost: bool = Field(
+        default=True, description="ask the NEF for a QoS boost over the chosen UEs' transfer window"
+    )
     aggregation: Literal["fedavg", "clipped_fedavg", "trimmed_mean", "median"] = "fedavg"
     max_update_norm: float | None = Field(default=None, gt=0, description="refuse or clip updates above it")
     seed: int = 0
     eval_every: int = Field(default=1, ge=1)
+    eval_samples: int = Field(
+        default=2000, ge=100, le=10_000,
+        description="test images (stratified, fixed) evaluated per round; the last round uses all 10,000",
+    )
 
     @field_validator("model")
     @classmethod
@@ -67,6 +81,7 @@ class UeChoice(BaseModel):
     predicted_dl_s: float | None = None
     predicted_ul_s: float | None = None
     p_on_time: float | None = None
+    budget_s: float | None = Field(default=None, description="transfer budget per direction (s)")
     nef: dict[str, object] = Field(default_factory=dict, description="the NEF data the choice used")
     byte_budget: int | None = None
 
@@ -84,8 +99,15 @@ class UeRecord(BaseModel):
     compute_s: float | None = None
     arrival_s: float | None = Field(default=None, description="upload complete, seconds after dispatch")
     deadline_s: float
+    budget_s: float | None = Field(default=None, description="transfer budget per direction (s)")
+    p_on_time: float | None = None
+    byte_budget: int | None = None
     bytes_ul: int | None = None
     num_samples: int | None = None
+    train_loss: float | None = None
+    base_version: int | None = Field(default=None, description="model version the update was computed on")
+    staleness: int | None = Field(default=None, description="iteration's base version - base_version: 0 or 1")
+    selected_round: int | None = Field(default=None, description="the iteration that chose the UE")
     energy_j: float | None = None
     detail: str | None = None
     nef: dict[str, object] = Field(default_factory=dict)
@@ -105,6 +127,8 @@ class RoundRecord(BaseModel):
     loss: float | None = None
     aggregation_s: float = 0.0
     selection_policy: str
+    timeline: str = "sync"
+    expected_on_time: float | None = Field(default=None, description="sum of P(on time) of the selection")
     nef_degraded: bool = False
 
 

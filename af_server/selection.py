@@ -1,28 +1,100 @@
 """Which UEs train in an iteration, from what the NEF predicts about their links.
 
-Each policy returns choices with the reason and the NEF data behind them, so every round record
-says why a UE was picked. ``deadline`` is FedCS-style: the most UEs whose predicted download +
-compute + upload fits the budget with probability >= p_target.
+Pure functions of the candidates (registry data plus NEF predictions and locations) and a ``Plan``;
+every choice carries its reason, its probability of being on time and the NEF data behind it, so
+each round record says why a UE was picked.
+
+Budgets. ``budget_s`` is a UE's per-direction transfer budget. ``realtime``, and ``sync`` without a
+fixed deadline, use the TR 22.874 rule (``flcore.timeline.derive_budget``: half the UE's compute time
+per iteration less the AF's aggregation time). ``sync`` with a fixed deadline D does not overlap
+transfers with compute, so each direction gets half of what the deadline leaves: (D - compute) / 2.
+
+On time. With a fixed ``sync`` deadline, P(download + compute + upload <= D); otherwise
+P(download <= budget) * P(upload <= budget). Transfer times are the NEF's means and variances
+(``E2E_DATA_VOL_TRANS_TIME``), taken as normal; the NEF's confidence (the share of the window the
+UE is expected connected) multiplies the result. UEs that would share a cell share its capacity:
+with m chosen UEs in a cell each one's transfer times are scaled by m (``Plan.share_cells``).
+
+Policies:
+
+- ``random``: k UEs uniformly at random, no over-selection (the baseline).
+- ``deadline`` (FedCS-style): only UEs with P(on time) >= ``p_target`` are eligible, counting the
+  sharing of their cell with the UEs already chosen. Among eligible UEs the order is random (seeded
+  per round; in ``realtime`` the UEs of the running pipeline come first): FedCS's greedy
+  fastest-first order would pick the same few UEs every round and, on non-IID data, train on their
+  partitions only.
+- ``utility`` (Oort-style): statistical utility |B| * loss (the UE's reported mean training loss
+  stands in for sqrt(mean loss^2)) times the system utility (T / t)^alpha when the predicted time t
+  exceeds the preferred time T (the deadline, or the budget per direction), 1 otherwise. A share
+  ``epsilon`` of the k slots explores UEs never tried, fastest (highest P(on time)) first; the others
+  are taken in a random order weighted by utility (Efraimidis-Spirakis keys), so high-utility UEs
+  come first most of the time without starving the rest.
+
+Over-selection (``deadline``, ``utility``): UEs are taken in the policy's order until the expected
+number of on-time UEs, sum(P(on time)), reaches k; never more than ``max_factor * k``.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from af_server.schemas import UeChoice
+from flcore.timeline import derive_budget
+
+Timeline = Literal["sync", "realtime"]
+MIN_BUDGET_S = 0.01
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predicted transfer times of this iteration's bytes for one UE (NEF E2E_DATA_VOL_TRANS_TIME)."""
+    """Predicted transfer times of ``ul_bytes`` up and ``dl_bytes`` down for one UE (NEF analytics)."""
 
     dl_mean_s: float
     dl_var_s2: float
     ul_mean_s: float
     ul_var_s2: float
     confidence: float | None = None
+    ul_bytes: int = 0
+    dl_bytes: int = 0
+
+    def shared(self, n: int) -> Prediction:
+        """The times when the cell is shared equally by ``n`` of our transfers."""
+        if n <= 1:
+            return self
+        return replace(
+            self,
+            dl_mean_s=self.dl_mean_s * n,
+            dl_var_s2=self.dl_var_s2 * n * n,
+            ul_mean_s=self.ul_mean_s * n,
+            ul_var_s2=self.ul_var_s2 * n * n,
+        )
+
+    def with_bytes(self, ul_bytes: int | None = None, dl_bytes: int | None = None) -> Prediction:
+        """The same link carrying other volumes (times scale with the volume)."""
+        out = self
+        if ul_bytes is not None and ul_bytes != self.ul_bytes and self.ul_bytes > 0:
+            m, v = _scaled(self.ul_mean_s, self.ul_var_s2, ul_bytes / self.ul_bytes)
+            out = replace(out, ul_mean_s=m, ul_var_s2=v, ul_bytes=ul_bytes)
+        if dl_bytes is not None and dl_bytes != self.dl_bytes and self.dl_bytes > 0:
+            m, v = _scaled(self.dl_mean_s, self.dl_var_s2, dl_bytes / self.dl_bytes)
+            out = replace(out, dl_mean_s=m, dl_var_s2=v, dl_bytes=dl_bytes)
+        return out
+
+    @property
+    def ul_rate_bps(self) -> float | None:
+        """The effective (harmonic-mean) uplink rate behind the prediction; None when unknown."""
+        if self.ul_bytes <= 0 or not (0 < self.ul_mean_s < math.inf):
+            return None
+        return 8.0 * self.ul_bytes / self.ul_mean_s
+
+
+def _scaled(mean: float, var: float, f: float) -> tuple[float, float]:
+    return (0.0, 0.0) if f <= 0 else (mean * f, var * f * f)
 
 
 @dataclass
@@ -30,64 +102,268 @@ class Candidate:
     gpsi: str
     num_samples: int
     seconds_per_step: float
+    step_var_s2: float = 0.0
     prediction: Prediction | None = None
     on_time_rate: float | None = None
     last_loss: float | None = None
     times_selected: int = 0
+    cell_id: str | None = None
+    band: str | None = None
+    incumbent: bool = False
     nef: dict[str, object] = field(default_factory=dict)
 
     def compute_s(self, steps: int) -> float:
         return self.seconds_per_step * steps
 
-    def total_s(self, steps: int) -> float:
-        if self.prediction is None:
-            return math.inf
-        return self.prediction.dl_mean_s + self.compute_s(steps) + self.prediction.ul_mean_s
-
-    def p_within(self, steps: int, seconds: float) -> float:
-        """P(download + compute + upload <= seconds), transfer times taken as independent normals."""
-        p = self.prediction
-        if p is None:
-            return 0.0
-        mean = self.total_s(steps)
-        var = max(p.dl_var_s2 + p.ul_var_s2, 1e-12)
-        if not math.isfinite(mean):
-            return 0.0
-        return 0.5 * (1.0 + math.erf((seconds - mean) / math.sqrt(2.0 * var)))
+    def compute_var_s2(self, steps: int) -> float:
+        # a slow-down (CPU contention) hits every step of an iteration alike: fully correlated
+        return self.step_var_s2 * steps * steps
 
 
-def _choice(c: Candidate, reason: str, steps: int, deadline_s: float | None) -> UeChoice:
-    p = c.prediction
+@dataclass(frozen=True)
+class Plan:
+    """What the iteration asks: k UEs on time, with these local steps, timeline and deadline."""
+
+    k: int
+    steps: int
+    timeline: Timeline = "sync"
+    deadline_s: float | None = None
+    aggregation_s: float = 0.0
+    p_target: float = 0.95
+    max_factor: float = 2.0
+    epsilon: float = 0.2
+    alpha: float = 2.0
+    share_cells: bool = True
+
+    @property
+    def fixed_sync(self) -> bool:
+        return self.timeline == "sync" and self.deadline_s is not None
+
+    @property
+    def cap(self) -> int:
+        return max(self.k, math.ceil(self.max_factor * self.k))
+
+
+@dataclass
+class Selection:
+    choices: list[UeChoice]
+    expected_on_time: float
+    deadline_s: float | None = None
+    """The deadline this selection implies when the plan had none (``sync`` derived)."""
+
+
+def _phi(limit: float, mean: float, var: float) -> float:
+    """P(X <= limit) for X ~ N(mean, var); a point mass when var is 0."""
+    if not math.isfinite(mean) or math.isnan(limit):
+        return 0.0
+    if var <= 0 or not math.isfinite(var):
+        return 1.0 if mean <= limit else 0.0
+    return 0.5 * (1.0 + math.erf((limit - mean) / math.sqrt(2.0 * var)))
+
+
+def budget_s(c: Candidate, plan: Plan) -> float:
+    """The UE's per-direction transfer budget (see the module docstring)."""
+    compute = c.compute_s(plan.steps)
+    if plan.fixed_sync:
+        assert plan.deadline_s is not None
+        return max(MIN_BUDGET_S, (plan.deadline_s - compute) / 2)
+    return derive_budget(compute, plan.aggregation_s, min_budget_s=MIN_BUDGET_S)
+
+
+def ul_budget_s(c: Candidate, plan: Plan) -> float:
+    """The time the upload has: with a fixed ``sync`` deadline, what the download (mean) leaves."""
+    if plan.fixed_sync and c.prediction is not None and math.isfinite(c.prediction.dl_mean_s):
+        assert plan.deadline_s is not None
+        left = plan.deadline_s - c.compute_s(plan.steps) - c.prediction.dl_mean_s
+        return max(MIN_BUDGET_S, left)
+    return budget_s(c, plan)
+
+
+def p_on_time(c: Candidate, plan: Plan, share: int = 1) -> float:
+    """P(the UE's exchange fits), with its cell shared by ``share`` of our transfers."""
+    if c.prediction is None:
+        return 0.0
+    q = c.prediction.shared(share)
+    conf = 1.0 if c.prediction.confidence is None else min(1.0, max(0.0, c.prediction.confidence))
+    if plan.fixed_sync:
+        assert plan.deadline_s is not None
+        mean = q.dl_mean_s + c.compute_s(plan.steps) + q.ul_mean_s
+        var = q.dl_var_s2 + q.ul_var_s2 + c.compute_var_s2(plan.steps)
+        return conf * _phi(plan.deadline_s, mean, var)
+    b = budget_s(c, plan)
+    return conf * _phi(b, q.dl_mean_s, q.dl_var_s2) * _phi(b, q.ul_mean_s, q.ul_var_s2)
+
+
+def _cell(c: Candidate, plan: Plan) -> str | None:
+    return c.cell_id if plan.share_cells else None
+
+
+def _shares(chosen: Sequence[Candidate], plan: Plan) -> Counter[str | None]:
+    return Counter(_cell(c, plan) for c in chosen)
+
+
+def _share_of(c: Candidate, counts: Counter[str | None], plan: Plan) -> int:
+    cell = _cell(c, plan)
+    return counts[cell] if cell is not None else 1
+
+
+def _choice(c: Candidate, plan: Plan, reason: str, share: int) -> UeChoice:
+    p = c.prediction.shared(share) if c.prediction is not None else None
+    nef = dict(c.nef)
+    if share > 1:
+        nef["plannedCellSharing"] = share
     return UeChoice(
         gpsi=c.gpsi,
         reason=reason,
-        predicted_dl_s=p.dl_mean_s if p else None,
-        predicted_ul_s=p.ul_mean_s if p else None,
-        p_on_time=round(c.p_within(steps, deadline_s), 4) if (p and deadline_s) else None,
-        nef=c.nef,
+        predicted_dl_s=_finite(p.dl_mean_s) if p else None,
+        predicted_ul_s=_finite(p.ul_mean_s) if p else None,
+        p_on_time=round(p_on_time(c, plan, share), 4) if p else None,
+        budget_s=round(budget_s(c, plan), 6),
+        nef=nef,
     )
 
 
-def select_random(cands: list[Candidate], k: int, rng: random.Random) -> list[UeChoice]:
-    picked = rng.sample(cands, min(k, len(cands)))
-    return [UeChoice(gpsi=c.gpsi, reason="random sample", nef=c.nef) for c in picked]
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
-def select_deadline(
-    cands: list[Candidate], k: int, *, steps: int, deadline_s: float | None, p_target: float = 0.95
-) -> tuple[list[UeChoice], float]:
-    """Fastest-first: UEs by predicted completion time; the deadline is fixed or derived from them.
+def _greedy(order: Sequence[Candidate], plan: Plan, *, eligible_p: float | None) -> list[Candidate]:
+    """Take UEs in ``order`` until the expected on-time count reaches k (or the cap).
 
-    Returns the choices and the deadline used. With no deadline given, the round deadline becomes the
-    k-th fastest UE's completion time (the caller adds slack).
+    With ``eligible_p``, a UE is skipped when it, or a UE already chosen in its cell, would fall below
+    that probability once the cell is shared by one more of our transfers.
     """
-    known = sorted((c for c in cands if c.prediction is not None), key=lambda c: c.total_s(steps))
-    if deadline_s is None:
-        chosen = known[:k]
-        derived = max((c.total_s(steps) for c in chosen), default=0.0)
-        return [_choice(c, "among the fastest predicted by the NEF", steps, None) for c in chosen], derived
-    fits = [c for c in known if c.p_within(steps, deadline_s) >= p_target]
-    chosen = fits[:k]
-    return [
-        _choice(c, f"P(on time) >= {p_target:.2f} by NEF prediction", steps, deadline_s) for c in chosen
-    ], deadline_s
+    chosen: list[Candidate] = []
+    counts: Counter[str | None] = Counter()
+    for c in order:
+        if len(chosen) >= plan.cap:
+            break
+        cell = _cell(c, plan)
+        trial = counts.copy()
+        trial[cell] += 1
+        if eligible_p is not None:
+            same = [x for x in chosen if cell is not None and _cell(x, plan) == cell]
+            if any(p_on_time(x, plan, _share_of(x, trial, plan)) < eligible_p for x in [c, *same]):
+                continue
+        chosen.append(c)
+        counts = trial
+        if _expected(chosen, plan, counts) >= plan.k:
+            break
+    return chosen
+
+
+def _expected(chosen: Sequence[Candidate], plan: Plan, counts: Counter[str | None] | None = None) -> float:
+    counts = counts if counts is not None else _shares(chosen, plan)
+    return sum(p_on_time(c, plan, _share_of(c, counts, plan)) for c in chosen)
+
+
+def _result(chosen: list[Candidate], plan: Plan, reasons: dict[str, str]) -> Selection:
+    counts = _shares(chosen, plan)
+    choices = [_choice(c, plan, reasons[c.gpsi], _share_of(c, counts, plan)) for c in chosen]
+    derived = None
+    if not plan.fixed_sync and chosen:
+        # the TR timeline of the slowest chosen UE: its compute plus both directions' budgets
+        derived = max(c.compute_s(plan.steps) + 2 * budget_s(c, plan) for c in chosen)
+    return Selection(choices, round(_expected(chosen, plan, counts), 4), derived)
+
+
+def select_random(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    picked = rng.sample(list(cands), min(plan.k, len(cands)))
+    return _result(picked, plan, {c.gpsi: "random sample" for c in picked})
+
+
+def select_all(cands: Sequence[Candidate], plan: Plan) -> Selection:
+    return _result(list(cands), plan, {c.gpsi: "all active UEs" for c in cands})
+
+
+def _pipeline_first(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> list[Candidate]:
+    """A random order; in ``realtime`` the UEs already in the pipeline come first."""
+    order = list(cands)
+    rng.shuffle(order)
+    if plan.timeline == "realtime":
+        order.sort(key=lambda c: not c.incumbent)
+    return order
+
+
+def select_deadline(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    known = [c for c in cands if c.prediction is not None]
+    fits = [c for c in known if p_on_time(c, plan) >= plan.p_target]
+    chosen = _greedy(_pipeline_first(fits, plan, rng), plan, eligible_p=plan.p_target)
+    what = "the deadline" if plan.fixed_sync else "the TR budget per direction"
+    reasons = {
+        c.gpsi: f"P(on time) >= {plan.p_target:.2f} within {what} by NEF prediction"
+        + (", in the running pipeline" if c.incumbent and plan.timeline == "realtime" else "")
+        for c in chosen
+    }
+    return _result(chosen, plan, reasons)
+
+
+def system_utility(c: Candidate, plan: Plan) -> float:
+    """Oort's system term: 1 within the preferred time, (T / t)^alpha beyond it."""
+    p = c.prediction
+    if p is None:
+        return 0.0
+    if plan.fixed_sync:
+        assert plan.deadline_s is not None
+        t, pref = p.dl_mean_s + c.compute_s(plan.steps) + p.ul_mean_s, plan.deadline_s
+    else:
+        t, pref = max(p.dl_mean_s, p.ul_mean_s), budget_s(c, plan)
+    if not math.isfinite(t):
+        return 0.0
+    return 1.0 if t <= pref else (pref / t) ** plan.alpha
+
+
+def statistical_utility(c: Candidate) -> float | None:
+    """|B| * loss, the UE's last reported mean training loss; None when the UE was never tried."""
+    if c.last_loss is None or not math.isfinite(c.last_loss):
+        return None
+    return c.num_samples * max(c.last_loss, 0.0)
+
+
+def utility(c: Candidate, plan: Plan) -> float | None:
+    stat = statistical_utility(c)
+    return None if stat is None else stat * system_utility(c, plan)
+
+
+def select_utility(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    known = [c for c in cands if c.prediction is not None]
+    tried = [c for c in known if c.last_loss is not None]
+    fresh = [c for c in known if c.last_loss is None]
+    # exploration: never-tried UEs, fastest first (Oort explores by speed), ties broken at random
+    rng.shuffle(fresh)
+    fresh.sort(key=lambda c: -p_on_time(c, plan))
+    n_explore = len(fresh) if not tried else min(len(fresh), math.ceil(plan.epsilon * plan.k))
+    utils = {c.gpsi: utility(c, plan) or 0.0 for c in tried}
+
+    def key(c: Candidate) -> float:
+        u = utils[c.gpsi]
+        return -math.inf if u <= 0 else math.log(rng.random() or 1e-300) / u
+
+    exploit = sorted(tried, key=key, reverse=True)
+    if plan.timeline == "realtime":
+        exploit.sort(key=lambda c: not c.incumbent)
+    order = fresh[:n_explore] + exploit + fresh[n_explore:]
+    chosen = _greedy(order, plan, eligible_p=None)
+    explored = {c.gpsi for c in fresh[:n_explore]} | {c.gpsi for c in fresh[n_explore:]}
+    reasons = {
+        c.gpsi: "exploring a never-tried UE (fastest first)"
+        if c.gpsi in explored
+        else f"utility {utils[c.gpsi]:.4g} (samples x loss x system utility {system_utility(c, plan):.3g})"
+        for c in chosen
+    }
+    return _result(chosen, plan, reasons)
+
+
+POLICIES = ("random", "deadline", "utility", "all")
+
+
+def select(policy: str, cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    if policy == "all":
+        return select_all(cands, plan)
+    if policy == "random":
+        return select_random(cands, plan, rng)
+    if policy == "deadline":
+        return select_deadline(cands, plan, rng)
+    if policy == "utility":
+        return select_utility(cands, plan, rng)
+    raise ValueError(f"unknown selection policy {policy!r}; known: {', '.join(POLICIES)}")

@@ -40,6 +40,14 @@ class AfSettings(BaseSettings):
     nef_client_id: str = "fl5g-af"
     nef_client_secret: str = DEV_NEF_SECRET
     nef_timeout_s: float = 2.0
+    fr2_tacs: list[str] = Field(
+        default_factory=lambda: ["0002"],
+        description="tracking areas of the FR2 small-cell layer (LOCATION_REPORTING names cells, not bands)",
+    )
+    qos_boost_reference: str = Field(default="fl-ul-boost", description="qosReference asked for chosen UEs")
+    qos_boost_min_ul_bps: float = Field(
+        default=1e9, description="ask the boost only for UEs predicted at least this fast up (its GFBR)"
+    )
 
     operator_write_tokens: list[str] = Field(default_factory=lambda: [DEV_OPERATOR_TOKEN])
     operator_read_tokens: list[str] = Field(default_factory=list)

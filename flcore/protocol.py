@@ -17,6 +17,11 @@ NUM_SAMPLES = "Fl5g-Num-Samples"
 DOWNLOAD_SECONDS = "Fl5g-Download-Seconds"
 COMPUTE_SECONDS = "Fl5g-Compute-Seconds"
 ENERGY_JOULES = "Fl5g-Energy-Joules"
+TRAIN_LOSS = "Fl5g-Train-Loss"
+BASE_VERSION = "Fl5g-Base-Version"
+# model download headers
+MODEL_VERSION = "Fl5g-Model-Version"
+DELTA_BASE = "Fl5g-Delta-Base"
 ENROLLMENT_KEY = "Fl5g-Enrollment-Key"
 
 
@@ -63,3 +68,4 @@ class Task(BaseModel):
     deadline_s: float = Field(description="seconds from dispatch until the upload must be complete")
     deadline_at: float = Field(description="the deadline as Unix time")
     timeline: str = "sync"
+    downlink: str = Field(default="full", description="full, or int8/topk: ask for a delta from the held version")

@@ -1,8 +1,23 @@
-"""One UE: register, then loop over task, download, local training, encode, upload."""
+"""One UE: register, then loop over task, download, local training, encode, upload.
+
+``sync`` tasks run in order: download, train, encode, upload. ``realtime`` tasks (TR 22.874 Figure
+7.x.1-2) overlap: the task of iteration n downloads version n (a delta from the held copy when the
+job asks for one) while the training on version n - 1 still runs in the executor; as soon as that
+training ends, training on version n starts in the executor and the agent goes back to polling for
+the next task, while the update of n - 1 is encoded (in a worker thread, not the training executor)
+and uploaded. So the compute never waits for a transfer unless a model is late.
+
+Each upload says how long the UE computed (``Fl5g-Compute-Seconds``: the wall time of the training
+call, waiting for a core included, which is what the AF must plan with), its mean training loss
+(``Fl5g-Train-Loss``, for utility-based selection) and the version it trained on
+(``Fl5g-Base-Version``). With codec ``topk`` the encoder picks the density that fits the task's byte
+budget.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -11,17 +26,19 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import httpx
-from flcore.pacing import Pacer
+import torch
 from torch import nn
 
 from flcore import protocol as proto
-from flcore.codecs import EncoderState, encode
+from flcore.codecs import CodecError, EncoderState, encode
 from flcore.data import ImageSet
 from flcore.models import build_model, float_state
+from flcore.pacing import Pacer
 from flcore.protocol import Task
 from flcore.training import TrainResult, batch_rng, delta, train_local
-from flcore.wire import CHUNK, SAFETENSORS, bytes_to_state
+from flcore.wire import CHUNK, SAFETENSORS
 from ue_agent.energy import EnergyModel
+from ue_agent.held import HeldModel
 from ue_agent.link import Link
 from ue_agent.metrics import UeMetrics
 
@@ -30,6 +47,13 @@ log = logging.getLogger("ue_agent")
 
 class Retry(Exception):
     """A transient failure: back off and go round the loop again."""
+
+
+@dataclass
+class Trained:
+    result: TrainResult
+    update: dict[str, torch.Tensor]
+    compute_s: float
 
 
 @dataclass
@@ -48,32 +72,47 @@ class UeAgent:
     token: str | None = None
     model: nn.Module | None = None
     model_name: str | None = None
-    etag: str | None = None
+    held: HeldModel = field(default_factory=HeldModel)
     enc_state: EncoderState = field(default_factory=EncoderState)
-    # the last task reported; its dispatch time (deadline_at) tells a re-opened iteration apart
+    # the last task taken; its dispatch time (deadline_at) tells a re-opened iteration apart
     # (a standby coordinator re-runs the iteration that was open when the old one died)
     last_round: tuple[str, int, float] | None = None
     rounds_done: int = 0
+    compute_wall_s: float = 0.0
+    train_seconds_total: float = 0.0
+    pipeline: asyncio.Task[None] | None = None
+    trained: asyncio.Event | None = None
 
     # The loop ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.2
         rng = random.Random(self.gpsi)
-        while not stop.is_set():
-            try:
-                if self.token is None:
-                    await self.register()
-                task = await self.next_task()
-                if task is not None:
-                    await self.work(task)
-                backoff = 0.2
-            except (Retry, httpx.TransportError) as exc:
-                log.debug("%s: %s; retrying in %.1fs", self.gpsi, exc, backoff)
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), backoff * (0.5 + rng.random()))
-                except TimeoutError:
-                    pass
-                backoff = min(backoff * 2, 5.0)
+                    if self.token is None:
+                        await self.register()
+                    task = await self.next_task()
+                    if task is not None:
+                        self.last_round = (task.job_id, task.round, task.deadline_at)
+                        if task.timeline == "realtime":
+                            await self.work_realtime(task)
+                        else:
+                            await self.settle()
+                            await self.work(task)
+                    backoff = 0.2
+                except (Retry, httpx.TransportError) as exc:
+                    log.debug("%s: %s; retrying in %.1fs", self.gpsi, exc, backoff)
+                    try:
+                        await asyncio.wait_for(stop.wait(), backoff * (0.5 + rng.random()))
+                    except TimeoutError:
+                        pass
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            if self.pipeline is not None:
+                self.pipeline.cancel()
+                with contextlib.suppress(BaseException):
+                    await self.pipeline
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -120,44 +159,70 @@ class UeAgent:
             raise Retry(f"task: {r.status_code} {r.text[:200]}")
         task = Task.model_validate(r.json())
         if self.last_round == (task.job_id, task.round, task.deadline_at):
-            return None  # already reported; the AF still lists it only until our upload is recorded
+            return None  # already taken
         return task
 
+    # sync: one task after the other -----------------------------------------------------------------
     async def work(self, task: Task) -> None:
         wall0 = time.monotonic()
         dl_s = await self.download(task)
-        base = {k: v.clone() for k, v in float_state(self._model()).items()}
-        result = await self.train(task)
-        update = delta(float_state(self._model()), base)
-        body = await asyncio.get_running_loop().run_in_executor(
-            self.executor,
-            lambda: encode(
-                update,
-                codec=task.codec,
-                byte_budget=task.byte_budget,
-                density=task.density,
-                state=self.enc_state,
-            ),
+        trained = await self.train(task)
+        await self.report(task, trained, dl_s=dl_s, wall0=wall0)
+
+    async def settle(self) -> None:
+        """Let a realtime pipeline that is still running finish (before a sync task, or at the end)."""
+        if self.pipeline is not None:
+            with contextlib.suppress(Exception):
+                await self.pipeline
+            self.pipeline = None
+
+    # realtime: the TR 22.874 pipeline ----------------------------------------------------------------
+    async def work_realtime(self, task: Task) -> None:
+        """Download this iteration's version while the previous training ends, then start training on
+        it in the background and return (to poll for the next task)."""
+        wall0 = time.monotonic()
+        download = asyncio.create_task(self.download(task))
+        try:
+            if self.trained is not None:
+                await self.trained.wait()  # the running training ends; its upload goes on by itself
+            dl_s = await download
+        finally:
+            if not download.done():
+                download.cancel()
+                with contextlib.suppress(BaseException):
+                    await download
+        trained = asyncio.Event()
+        self.trained = trained
+        self.pipeline = asyncio.create_task(
+            self._pipeline(task, dl_s, wall0, trained), name=f"{self.gpsi}-rt"
         )
-        # the AF's version stays the reference: our local weights go back to the global ones
-        self._model().load_state_dict(base, strict=False)
-        joules = self.energy.iteration_joules(compute_s=result.seconds, ul_s=0.0, dl_s=dl_s)
-        await self.upload(task, body, dl_s=dl_s, result=result, joules=joules, wall0=wall0)
+
+    async def _pipeline(self, task: Task, dl_s: float, wall0: float, done: asyncio.Event) -> None:
+        try:
+            try:
+                trained = await self.train(task)
+            finally:
+                done.set()
+            await self.report(task, trained, dl_s=dl_s, wall0=wall0)
+        except (Retry, httpx.HTTPError) as exc:
+            log.info("%s: realtime iteration %d not reported: %s", self.gpsi, task.round, exc)
 
     # Steps -----------------------------------------------------------------------------------
-    def _model(self) -> nn.Module:
-        assert self.model is not None
+    def _model(self, name: str) -> nn.Module:
+        if self.model is None or self.model_name != name:
+            self.model, self.model_name = build_model(name), name
         return self.model
 
     async def download(self, task: Task) -> float:
-        if self.model is None or self.model_name != task.model:
-            self.model, self.model_name, self.etag = build_model(task.model), task.model, None
-        headers = self._auth()
-        if self.etag:
-            headers["If-None-Match"] = self.etag
+        if self.held.current(task):
+            return 0.0
+        if self.held.job_id not in (None, task.job_id):
+            self.held = HeldModel()
+        params, extra = self.held.request(task)
         t0 = time.monotonic()
-        async with self.af.stream("GET", task.model_url, headers=headers) as r:
+        async with self.af.stream("GET", task.model_url, params=params, headers=self._auth() | extra) as r:
             if r.status_code == 304:
+                self.held.not_modified(task)
                 return 0.0
             if r.status_code != 200:
                 await r.aread()
@@ -175,31 +240,58 @@ class UeAgent:
                     pos += len(piece)
             if pos != size:
                 raise Retry(f"model download ended after {pos} of {size} bytes")
-            etag = r.headers.get("etag")
-        state = bytes_to_state(buf)
-        self._model().load_state_dict(state)
-        self.etag = etag
+            headers = r.headers
+        await asyncio.to_thread(self.held.take, task, buf, headers)
         seconds = time.monotonic() - t0
         self.metrics.transfer.labels("dl").observe(seconds)
         self.metrics.transfer_bytes.labels("dl").inc(size)
         return seconds
 
-    async def train(self, task: Task) -> TrainResult:
-        model = self._model()
+    async def train(self, task: Task) -> Trained:
+        """Train on the held version in the executor; the update is the trained weights less it."""
+        assert self.held.state is not None
+        model = self._model(task.model)
+        held = self.held.state
         rng = batch_rng(task.seed, task.round, self.index)
-        result = await asyncio.get_running_loop().run_in_executor(
-            self.executor,
-            lambda: train_local(
+
+        def run() -> tuple[TrainResult, dict[str, torch.Tensor]]:
+            model.load_state_dict(held)
+            base = {k: v.clone() for k, v in float_state(model).items()}
+            result = train_local(
                 model, self.data, steps=task.local_steps, batch_size=task.batch_size, lr=task.lr, rng=rng
-            ),
-        )
-        self.seconds_per_step = result.seconds_per_step
+            )
+            return result, delta(float_state(model), base)
+
+        t0 = time.monotonic()
+        result, update = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+        # what the AF plans with is the time this UE needs per iteration here, waiting for a core included
+        self.compute_wall_s = time.monotonic() - t0
+        self.train_seconds_total += result.seconds
+        self.seconds_per_step = self.compute_wall_s / max(result.steps, 1)
         for _ in range(min(result.steps, 50)):
             self.metrics.train_step.observe(result.seconds_per_step)
-        return result
+        return Trained(result, update, self.compute_wall_s)
+
+    async def report(self, task: Task, trained: Trained, *, dl_s: float, wall0: float) -> str | None:
+        """Encode within the byte budget (in a worker thread: the executor keeps training) and upload."""
+        try:
+            body = await asyncio.to_thread(
+                encode,
+                trained.update,
+                codec=task.codec,
+                byte_budget=task.byte_budget,
+                density=task.density,
+                state=self.enc_state,
+            )
+        except CodecError as exc:
+            log.warning("%s: iteration %d: no update fits the budget: %s", self.gpsi, task.round, exc)
+            self.metrics.updates.labels("failed").inc()
+            return None
+        joules = self.energy.iteration_joules(compute_s=trained.result.seconds, ul_s=0.0, dl_s=dl_s)
+        return await self.upload(task, body, dl_s=dl_s, trained=trained, joules=joules, wall0=wall0)
 
     async def upload(
-        self, task: Task, body: bytes, *, dl_s: float, result: TrainResult, joules: float, wall0: float
+        self, task: Task, body: bytes, *, dl_s: float, trained: Trained, joules: float, wall0: float
     ) -> str:
         t0 = time.monotonic()
         async with self.link.transfer("UL", len(body)) as pacer:
@@ -212,18 +304,19 @@ class UeAgent:
                 "Content-Length": str(len(body)),
                 proto.NUM_SAMPLES: str(len(self.data)),
                 proto.DOWNLOAD_SECONDS: f"{dl_s:.6f}",
-                proto.COMPUTE_SECONDS: f"{result.seconds:.6f}",
+                proto.COMPUTE_SECONDS: f"{trained.compute_s:.6f}",
+                proto.TRAIN_LOSS: f"{trained.result.loss:.6f}",
+                proto.BASE_VERSION: str(task.model_version),
                 proto.ENERGY_JOULES: f"{ul_joules_estimate:.4f}",
             }
             r = await self.af.post(task.upload_url, content=_paced(body, pacer), headers=headers)
         ul_s = time.monotonic() - t0
         total_j = self.energy.iteration_joules(
-            compute_s=result.seconds, ul_s=ul_s, dl_s=dl_s, wall_s=time.monotonic() - wall0
+            compute_s=trained.result.seconds, ul_s=ul_s, dl_s=dl_s, wall_s=time.monotonic() - wall0
         )
         self.metrics.energy.labels("total").inc(total_j)
         self.metrics.transfer.labels("ul").observe(ul_s)
         self.metrics.transfer_bytes.labels("ul").inc(len(body))
-        self.last_round = (task.job_id, task.round, task.deadline_at)
         if r.status_code == 200:
             outcome = str(r.json().get("outcome", "on_time"))
         elif r.status_code == 400:

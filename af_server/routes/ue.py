@@ -7,13 +7,12 @@ import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from af_server.auth import issue_ue_token
 from af_server.deps import EnrolledDep, LeaderDep, MetricsDep, SettingsDep, StoreDep, UeDep
 from af_server.schemas import Task, UeRegistration, UeToken
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
-from flcore.wire import SAFETENSORS, aiter_chunks
+from flcore.wire import SAFETENSORS
 
 router = APIRouter(prefix="/af/v1", tags=["ue"], responses=PROBLEM_RESPONSES)
 
@@ -61,7 +60,7 @@ async def get_task(
 
 @router.get(
     "/jobs/{job_id}/model",
-    response_class=StreamingResponse,
+    response_class=Response,
     responses={200: {"content": {SAFETENSORS: {}}}, 304: {"description": "the UE holds this version"}},
 )
 async def download_model(
@@ -71,14 +70,34 @@ async def download_model(
     metrics: MetricsDep,
     if_none_match: Annotated[str | None, Header()] = None,
     codec: Annotated[
-        Literal["none", "int8"] | None,
-        Query(description="int8: the 8-bit model of TR 22.874 (a quarter of fp32); default: the full state"),
+        Literal["none", "int8", "topk"] | None,
+        Query(
+            description="int8: the 8-bit model of TR 22.874 (a quarter of fp32); default: the full state; "
+            "with base: the delta codec (int8 or topk)"
+        ),
+    ] = None,
+    base: Annotated[
+        int | None,
+        Query(ge=0, description="the version the UE holds: answer a delta from it (Fl5g-Delta-Base), or the "
+              "full model when the UE is too far behind"),
     ] = None,
 ) -> Response:
-    """The global model as a safetensors body, its version in the ETag."""
+    """The global model as a safetensors body, its version in the ETag; or a delta from ``base``."""
     model = coord.model_for_download(job_id)
+    headers = {"Fl5g-Model-Version": str(model.version)}
+    if base is not None:
+        if codec not in ("int8", "topk"):
+            raise ProblemError(400, "a delta needs codec int8 or topk", invalid=[("codec", "int8 or topk")])
+        if base == model.version:
+            return Response(status_code=304, headers=headers | {"ETag": model.etag})
+        delta = await asyncio.to_thread(coord.downlink_delta, job_id, base, codec)
+        if delta is not None:
+            metrics.transfer_bytes.labels("dl").inc(len(delta))
+            headers |= {"Fl5g-Delta-Base": str(base), "Content-Length": str(len(delta))}
+            return Response(delta, media_type=SAFETENSORS, headers=headers)
+        codec = None  # too far behind: the full model
     etag = model.etag if codec is None else f'{model.etag[:-1]}-{codec}"'
-    headers = {"ETag": etag, "Fl5g-Model-Version": str(model.version)}
+    headers["ETag"] = etag
     if if_none_match == etag:
         return Response(status_code=304, headers=headers)
     body = model.wire() if codec is None else await asyncio.to_thread(model.coded, codec)
@@ -104,6 +123,8 @@ async def download_model(
                 "schema": {"type": "number"},
             },
             {"name": "Fl5g-Compute-Seconds", "in": "header", "required": False, "schema": {"type": "number"}},
+            {"name": "Fl5g-Train-Loss", "in": "header", "required": False, "schema": {"type": "number"}},
+            {"name": "Fl5g-Base-Version", "in": "header", "required": False, "schema": {"type": "integer"}},
             {"name": "Fl5g-Energy-Joules", "in": "header", "required": False, "schema": {"type": "number"}},
         ],
     },

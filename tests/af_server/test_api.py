@@ -106,7 +106,6 @@ def _wait_task(c: httpx.Client, token: str) -> dict:
 def test_upload_checks_and_no_accepted_update_lost(af):
     with httpx.Client(base_url=af, timeout=30) as c:
         token = _register(c)
-        other = _register(c, "msisdn-910000000002")
         w = {"Authorization": f"Bearer {WRITE}"}
         spec = {
             "rounds": 1,
@@ -115,9 +114,10 @@ def test_upload_checks_and_no_accepted_update_lost(af):
             "deadline": {"mode": "fixed", "seconds": 20},
             "seed": 5,
         }
-        # a single-UE round: the other UE must not be selected, so register it but let only GPSI poll
+        # a single-UE round: the other UE must not be selected, so it registers once the round is open
         job = c.post("/af/v1/jobs", json=spec, headers=w).json()
         task = _wait_task(c, token)
+        other = _register(c, "msisdn-910000000002")
         ue = {"Authorization": f"Bearer {token}"}
         r = c.get(task["model_url"], headers=ue)
         assert r.status_code == 200 and r.headers["etag"]
