@@ -143,13 +143,14 @@ class Service:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def metric(self, name: str, labels: str = "") -> float | None:
-        """One sample of the service's /metrics (``labels`` as written there, e.g. 'outcome="late"')."""
+        """The sum of the samples of ``name`` on /metrics whose labels contain ``labels`` (as written
+        there, e.g. 'outcome="late"'); None when there is none."""
+        found = None
         for line in self.get("/metrics").text.splitlines():
-            if line.startswith(name) and (not labels or labels in line) and not line.startswith("#"):
-                head = line.split(" ", 1)[0]
-                if head == name or head.startswith(name + "{"):
-                    return float(line.rsplit(" ", 1)[1])
-        return None
+            head = line.split(" ", 1)[0]
+            if (head == name or head.startswith(name + "{")) and labels in head:
+                found = (found or 0.0) + float(line.rsplit(" ", 1)[1])
+        return found
 
 
 @dataclass
@@ -386,9 +387,10 @@ class UeLoop:
     """Test UEs in a thread that take every task they are given and upload a small constant update,
     until stopped. Answers other than 200 are counted, never raised: the faults cause them."""
 
-    def __init__(self, ues: list[TestUe], value: float = 1e-4) -> None:
+    def __init__(self, ues: list[TestUe], value: float = 1e-4, compute_s: float = 0.0) -> None:
         self.ues = ues
         self.value = value
+        self.compute_s = compute_s  # stands for local training between download and upload
         self.stop = threading.Event()
         self.uploads: dict[str, int] = {}
         self.errors: list[str] = []
@@ -417,6 +419,8 @@ class UeLoop:
                     continue
                 if task["job_id"] not in bodies:
                     bodies[task["job_id"]] = encoded(constant_update(ue.model(task), self.value))
+                if self.compute_s:
+                    self.stop.wait(self.compute_s)
                 r = ue.upload(task, bodies[task["job_id"]])
                 key = f"{r.status_code}"
                 self.uploads[key] = self.uploads.get(key, 0) + 1
