@@ -58,7 +58,7 @@ class JobSpec(Strict):
     )
     aggregation: Literal["fedavg", "clipped_fedavg", "trimmed_mean", "median"] = "fedavg"
     max_update_norm: float | None = Field(default=None, gt=0, description="refuse or clip updates above it")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="seeds the initial model and every draw")
     eval_every: int = Field(default=1, ge=1)
     eval_samples: int = Field(
         default=2000, ge=100, le=10_000,

@@ -16,6 +16,7 @@ from flcore.problem import PROBLEM_RESPONSES, ProblemError
 router = APIRouter(prefix="/af/v1", tags=["operator"], responses=PROBLEM_RESPONSES)
 
 JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="job id")]
+RoundNo = Annotated[int, Path(ge=0, le=2**31 - 1, description="iteration number, from 0")]
 
 
 def _no_job(job_id: str) -> ProblemError:
@@ -58,9 +59,9 @@ async def list_rounds(job_id: JobId, _: ReaderDep, store: StoreDep) -> list[Roun
 
 
 @router.get("/jobs/{job_id}/rounds/{round_no}", response_model=RoundRecord)
-async def get_round(job_id: JobId, round_no: int, _: ReaderDep, store: StoreDep) -> RoundRecord:
+async def get_round(job_id: JobId, round_no: RoundNo, _: ReaderDep, store: StoreDep) -> RoundRecord:
     await _job(store, job_id)
-    found = await store.rounds(job_id, round_no, round_no) if round_no >= 0 else []
+    found = await store.rounds(job_id, round_no, round_no)
     if not found:
         raise ProblemError(
             404,

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from af_server.auth import issue_ue_token
 from af_server.deps import EnrolledDep, LeaderDep, MetricsDep, SettingsDep, StoreDep, UeDep
@@ -130,7 +130,12 @@ async def download_model(
     },
 )
 async def upload_update(
-    job_id: str, round_no: int, request: Request, ue: UeDep, coord: LeaderDep, store: StoreDep
+    job_id: str,
+    round_no: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    request: Request,
+    ue: UeDep,
+    coord: LeaderDep,
+    store: StoreDep,
 ) -> dict[str, object]:
     """A UE's update for one iteration: the caller's own, once, while the iteration is open."""
     row = await store.get_ue(ue.gpsi)
