@@ -37,8 +37,8 @@ from af_server.modelstore import GlobalModel
 from af_server.nef_client import NefClient
 from af_server.netctl import NetworkControl
 from af_server.planner import Planner
-from af_server.rounds import ActiveRound
-from af_server.schemas import JobSpec, JobState, RoundRecord, Task, UeRecord
+from af_server.rounds import ActiveRound, Collection
+from af_server.schemas import JobSpec, JobState, RoundRecord, Task, UeChoice, UeRecord
 from af_server.settings import AfSettings
 from af_server.store import Store
 from af_server.uploads import Upload, accept, find_round
@@ -242,7 +242,8 @@ class Coordinator:
         spec = job.spec
         realtime = spec.timeline == "realtime"
         rng = random.Random(f"{spec.seed}:{job.id}:{n}")
-        due = dict(prev.choices) if realtime and prev is not None else {}
+        carried = prev.ahead if realtime and prev is not None else None
+        due = {g for g in carried.owed if g not in carried.records} if carried is not None else set()
         plan = await self.planner.plan(
             job,
             model,
@@ -255,7 +256,7 @@ class Coordinator:
         choices = plan.choices
         if realtime and n == spec.rounds - 1 and n > 0:
             choices = []  # the last iteration only collects: nothing would take an update computed now
-        if not choices and not due:
+        if not choices and not (carried is not None and carried.owed):
             # nobody to train: wait for UEs to attach instead of burning the round
             async with self.changed:
                 with contextlib.suppress(TimeoutError):
@@ -265,19 +266,31 @@ class Coordinator:
             window = plan.deadline_s * (2 if realtime else 1)
             await self.netctl.boost(job.id, choices, plan.candidates, window)
         await self.store.r.delete(self.store.k("job", job.id, "r", n, "got"))
+        by_id = {c.gpsi: c for c in choices}
+
+        def collection(task_round: int, owed: dict[str, UeChoice]) -> Collection:
+            agg = Aggregator(model.spec, spec.aggregation, spec.max_update_norm)
+            return Collection(task_round, model.version, owed, agg)
+
+        if not realtime:
+            collect, ahead = collection(n, by_id), None
+        else:
+            collect = carried if carried is not None else collection(-1, {})
+            ahead = collection(n, by_id)
         rnd = ActiveRound(
             job=job,
             round_no=n,
             model_version=model.version,
-            choices={c.gpsi: c for c in choices},
+            choices=by_id,
             deadline_s=plan.deadline_s,
-            aggregator=Aggregator(model.spec, spec.aggregation, spec.max_update_norm),
+            collect=collect,
+            ahead=ahead,
             policy=plan.policy,
             nef_degraded=plan.degraded,
-            due=due,
-            due_version=prev.model_version if due and prev is not None else None,
             expected_on_time=plan.expected_on_time,
         )
+        for rec in collect.records.values():
+            rec.deadline_s = plan.deadline_s  # updates that came early count against this deadline
         self.active[job.id] = rnd
         self.metrics.selected.set(len(choices))
         self.metrics.round_deadline.set(plan.deadline_s)
@@ -287,23 +300,28 @@ class Coordinator:
         return rnd
 
     async def _close_round(self, job: JobState, model: GlobalModel, rnd: ActiveRound) -> Published:
-        """Wait for the expected updates or the deadline, then publish the aggregate as a new version."""
+        """Wait for the updates collected here or the deadline, then publish the aggregate as the next
+        version. In realtime the closed iteration stays findable until the next one opens: updates for
+        its tasks (aggregated in the next one) keep arriving meanwhile."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rnd.all_in.wait(), timeout=max(0.0, rnd.deadline_mono - time.monotonic()))
+            await asyncio.wait_for(
+                rnd.wait_closable(), timeout=max(0.0, rnd.deadline_mono - time.monotonic())
+            )
         rnd.closed = True
         self.closing[(job.id, rnd.round_no)] = rnd
+        c = rnd.collect
         try:
             # let uploads whose bodies were already streaming at the deadline land, as late
-            if rnd.inflight:
+            if c.inflight:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(rnd.settled.wait(), LATE_GRACE_S)
+                    await asyncio.wait_for(c.settled.wait(), LATE_GRACE_S)
             t0 = time.perf_counter()
             for r in rnd.close():
                 self.metrics.updates.labels(r.outcome).inc()
-            on_time = [r for r in rnd.records.values() if r.outcome == "on_time"]
-            filling = rnd.realtime and not rnd.due  # the pipeline's first iteration owes nothing
-            status = "completed" if filling or len(on_time) >= job.spec.min_reports else "abandoned"
-            update = rnd.aggregator.result() if status == "completed" else None
+            on_time = [r for r in c.records.values() if r.outcome == "on_time"]
+            # realtime's first iteration collects nothing: it only hands out the first model
+            status = "completed" if rnd.filling or len(on_time) >= job.spec.min_reports else "abandoned"
+            update = c.aggregator.result() if status == "completed" else None
             if update is not None:
                 await asyncio.to_thread(_apply, model, update)
             else:
@@ -317,17 +335,18 @@ class Coordinator:
             )
             duration = rnd.elapsed()
         finally:
-            self.active.pop(job.id, None)
+            if not rnd.realtime:
+                self.active.pop(job.id, None)
             self.closing.pop((job.id, rnd.round_no), None)
         await self._release_boosts(job, rnd)
         return Published(rnd, status, model.version, state, wire, agg, duration)
 
     async def _release_boosts(self, job: JobState, rnd: ActiveRound) -> None:
-        """Boosts of UEs with nothing left to send: everyone chosen (sync), the due UEs that were not
-        chosen again (realtime)."""
-        owed = set(rnd.due) - set(rnd.choices) if rnd.realtime else set(rnd.choices)
-        if owed:
-            await self.netctl.release(job.id, owed)
+        """Boosts of UEs with nothing left to send: everyone chosen (sync), the UEs whose updates were
+        collected here and that were not chosen again (realtime)."""
+        done = set(rnd.collect.owed) - set(rnd.choices) if rnd.realtime else set(rnd.choices)
+        if done:
+            await self.netctl.release(job.id, done)
 
     async def _bookkeep(self, job: JobState, pub: Published, *, after: asyncio.Task[None] | None) -> None:
         """Evaluate, checkpoint and commit a published iteration (after the previous one's)."""
@@ -342,7 +361,7 @@ class Coordinator:
             accuracy, loss = await asyncio.to_thread(_evaluate, spec.model, pub.state, subset)
             self.metrics.accuracy.set(accuracy)
         path = await asyncio.to_thread(_save, self.checkpoints, job.id, pub.version, pub.wire)
-        on_time = sum(r.outcome == "on_time" for r in rnd.records.values())
+        on_time = sum(r.outcome == "on_time" for r in rnd.collect.records.values())
         record = RoundRecord(
             job_id=job.id,
             round=rnd.round_no,
@@ -352,7 +371,7 @@ class Coordinator:
             duration_s=pub.duration_s if rnd.realtime else rnd.elapsed(),
             deadline_s=rnd.deadline_s,
             selected=list(rnd.choices),
-            ues=list(rnd.records.values()),
+            ues=list(rnd.collect.records.values()),
             accuracy=accuracy,
             loss=loss,
             aggregation_s=round(pub.aggregation_s, 6),
@@ -378,15 +397,15 @@ class Coordinator:
             rnd.round_no,
             pub.status,
             on_time,
-            len(rnd.records),
+            len(rnd.collect.records),
             accuracy,
             record.duration_s,
         )
 
     async def _update_ue_stats(self, rnd: ActiveRound) -> None:
-        rows = await self.store.ues(list(rnd.records))
+        rows = await self.store.ues(list(rnd.collect.records))
         steps = rnd.job.spec.local_steps
-        for g, rec in rnd.records.items():
+        for g, rec in rnd.collect.records.items():
             row = rows.get(g, {})
             prev = row.get("on_time_rate")
             hit = 1.0 if rec.outcome == "on_time" else 0.0
@@ -406,8 +425,7 @@ class Coordinator:
             for rnd in list(self.active.values()):
                 if drop.job_id is not None and rnd.job.id != drop.job_id:
                     continue
-                rec = rnd.drop(drop.gpsi, f"dropped: NEF {drop.event}")
-                if rec is not None:
+                for _ in rnd.drop(drop.gpsi, f"dropped: NEF {drop.event}"):
                     self.metrics.updates.labels("missing").inc()
                     log.info(
                         "job %s round %d: %s dropped (%s)", rnd.job.id, rnd.round_no, drop.gpsi, drop.event
@@ -418,8 +436,7 @@ class Coordinator:
     def _open_task(self, gpsi: str) -> Task | None:
         for rnd in self.active.values():
             if rnd.wants(gpsi):
-                rnd.dispatched.add(gpsi)
-                return rnd.task_for(gpsi)
+                return rnd.dispatch(gpsi)
         return None
 
     async def wait_task(self, gpsi: str, timeout: float) -> Task | None:

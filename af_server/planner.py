@@ -13,9 +13,10 @@ Deadlines:
 - ``sync``, fixed: the job's seconds. Derived: for ``deadline``/``utility`` the TR timeline of the
   slowest chosen UE (compute + 2 x its TR budget); for ``random``/``all`` the slowest chosen UE's
   predicted download + compute + upload; without NEF data, compute x 2 + 1 s. All times ``slack``.
-- ``realtime``: the pipeline period P is the job's fixed seconds, or the slowest compute time per
-  iteration among the chosen and due UEs x ``slack``; updates are due P less the AF's aggregation
-  time after the iteration opens (it closes earlier once every due update is in).
+- ``realtime``: the job's fixed seconds, or C x ``slack`` + the TR budget of C, with C the slowest
+  compute time per iteration among the chosen and due UEs: the update an iteration collects was being
+  computed when it opened and must then be uploaded. It closes earlier once every update it collects
+  is in, so the pipeline runs at the UEs' pace, one compute time per iteration.
 
 Every deadline is clamped to the job's [min_seconds, max_seconds].
 """
@@ -41,6 +42,7 @@ from af_server.selection import Candidate, Plan, Prediction, Selection, select
 from af_server.settings import AfSettings
 from af_server.store import Store
 from flcore.codecs import encoded_size
+from flcore.timeline import derive_budget
 
 log = logging.getLogger("af_server.planner")
 
@@ -244,13 +246,13 @@ class Planner:
         d = job.spec.deadline
         chosen = [by_id[ch.gpsi] for ch in sel.choices]
         if job.spec.timeline == "realtime":
-            if fixed is not None:
-                period = fixed
-            else:
-                computes = [c.compute_s(plan.steps) for c in chosen]
-                computes += [by_id[g].compute_s(plan.steps) for g in due if g in by_id]
-                period = max(computes, default=DEFAULT_STEP_S * plan.steps) * d.slack
-            deadline = period - aggregation_s
+            computes = [c.compute_s(plan.steps) for c in chosen]
+            computes += [by_id[g].compute_s(plan.steps) for g in due if g in by_id]
+            compute = max(computes, default=DEFAULT_STEP_S * plan.steps)
+            # a collected update comes at worst one compute time and one upload budget after the opening
+            deadline = (
+                fixed if fixed is not None else compute * d.slack + derive_budget(compute, aggregation_s)
+            )
         elif fixed is not None:
             deadline = fixed
         elif sel.deadline_s is not None and policy in ("deadline", "utility") and chosen:

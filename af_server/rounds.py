@@ -1,10 +1,16 @@
-"""One open iteration: who was chosen, who is due, the deadline, the running aggregate, the records.
+"""One open iteration: who was chosen, whose updates it collects, the deadline, the running sum.
 
-``sync``: the UEs chosen for iteration n train on its base version and are due in it.
-``realtime`` (TR 22.874 Figure 7.x.1-2): the UEs chosen for iteration n download its base version b
-while they finish training on b - 1, then train on b while their update of b - 1 uploads; so the
-update a UE computes on b is due in iteration n + 1 (staleness 1), or may arrive in n itself
-(staleness 0). An iteration's due set is the previous iteration's choice.
+``sync``: the UEs chosen for iteration n train on its base version and their updates are collected
+and aggregated in iteration n.
+
+``realtime`` (TR 22.874 Figure 7.x.1-2): the model of iteration n + 1 does not wait for the updates
+computed on the model of iteration n. The UEs chosen for iteration n download its base version v
+while they finish training on v - 1; they train on v while their update of v - 1 uploads, and the
+update computed on v is aggregated in iteration n + 1, whose base is v + 1: one version stale. It may
+arrive while iteration n is still open: it is then decoded at once into iteration n + 1's running sum
+(``ahead``), never into n's. The first iteration collects nothing (the pipeline fills): it closes as
+soon as its UEs have their tasks and publishes its base unchanged. An iteration closes early once
+every update it collects is in (or its UE was dropped); the last one chooses nobody.
 """
 
 from __future__ import annotations
@@ -18,32 +24,58 @@ from af_server.schemas import JobState, Outcome, Task, UeChoice, UeRecord
 
 
 @dataclass
+class Collection:
+    """The updates answering the tasks of one iteration (``task_round``), computed on ``base``."""
+
+    task_round: int
+    base: int
+    owed: dict[str, UeChoice]
+    aggregator: Aggregator
+    records: dict[str, UeRecord] = field(default_factory=dict)
+    inflight: set[str] = field(default_factory=set)
+    rejections: dict[str, str] = field(default_factory=dict)
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.settled.set()
+        self.check()
+
+    def check(self) -> None:
+        if set(self.owed) <= set(self.records):
+            self.complete.set()
+
+
+@dataclass
 class ActiveRound:
     job: JobState
     round_no: int
     model_version: int
     choices: dict[str, UeChoice]
     deadline_s: float
-    aggregator: Aggregator
+    collect: Collection
     policy: str
+    ahead: Collection | None = None
     nef_degraded: bool = False
-    due: dict[str, UeChoice] = field(default_factory=dict)
-    """realtime: the previous iteration's choices, whose updates of ``due_version`` are due here."""
-    due_version: int | None = None
     expected_on_time: float | None = None
     started_wall: float = field(default_factory=time.time)
     started_mono: float = field(default_factory=time.monotonic)
-    records: dict[str, UeRecord] = field(default_factory=dict)
-    inflight: set[str] = field(default_factory=set)
     dispatched: set[str] = field(default_factory=set)
-    rejections: dict[str, str] = field(default_factory=dict)
     closed: bool = False
-    all_in: asyncio.Event = field(default_factory=asyncio.Event)
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    filled: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def realtime(self) -> bool:
         return self.job.spec.timeline == "realtime"
+
+    @property
+    def filling(self) -> bool:
+        """realtime's first iteration: it collects nothing, it only hands out the first model."""
+        return self.realtime and self.collect.task_round < 0
+
+    @property
+    def records(self) -> dict[str, UeRecord]:
+        return self.collect.records
 
     @property
     def deadline_mono(self) -> float:
@@ -52,13 +84,26 @@ class ActiveRound:
     def elapsed(self) -> float:
         return time.monotonic() - self.started_mono
 
+    def __post_init__(self) -> None:
+        if not self.choices:
+            self.filled.set()
+
+    async def wait_closable(self) -> None:
+        """Every collected update is in; in realtime also every chosen UE has its task (an iteration
+        closed before a UE fetched its task would leave that UE out of the pipeline)."""
+        await self.collect.complete.wait()
+        if self.realtime:
+            await self.filled.wait()
+
     def wants(self, gpsi: str) -> bool:
         """Whether the UE has a task here that it was not given yet (one task per UE and iteration)."""
         return not self.closed and gpsi in self.choices and gpsi not in self.dispatched
 
-    def expected(self) -> set[str]:
-        """Whose records close the iteration early: the due UEs, or (none due) the chosen ones."""
-        return set(self.due) if self.due else set(self.choices)
+    def dispatch(self, gpsi: str) -> Task:
+        self.dispatched.add(gpsi)
+        if set(self.choices) <= self.dispatched:
+            self.filled.set()
+        return self.task_for(gpsi)
 
     def task_for(self, gpsi: str) -> Task:
         spec = self.job.spec
@@ -83,24 +128,21 @@ class ActiveRound:
             downlink=spec.downlink,
         )
 
-    def slot(self, gpsi: str, round_no: int) -> tuple[UeChoice, int] | None:
-        """The choice behind an upload to ``round_no`` and the version it is computed on; None when the
-        UE has nothing due or allowed here (fresh: chosen here; stale by one: due here)."""
-        if round_no == self.round_no and gpsi in self.choices:
-            return self.choices[gpsi], self.model_version
-        if (
-            self.realtime
-            and round_no == self.round_no - 1
-            and gpsi in self.due
-            and self.due_version is not None
-        ):
-            return self.due[gpsi], self.due_version
+    def target(self, gpsi: str, task_round: int) -> tuple[Collection, bool] | None:
+        """Where an update answering the task of ``task_round`` goes, and whether it is early (for the
+        next iteration, so never late); None when this iteration has nothing to do with it."""
+        if task_round == self.collect.task_round and gpsi in self.collect.owed:
+            return self.collect, False
+        if self.ahead is not None and task_round == self.ahead.task_round and gpsi in self.ahead.owed:
+            return self.ahead, True
         return None
 
-    def record(
-        self, gpsi: str, outcome: Outcome, choice: UeChoice | None = None, **fields: object
-    ) -> UeRecord:
-        choice = choice or self.choices.get(gpsi) or self.due[gpsi]
+    def aggregated_base(self, c: Collection) -> int:
+        """The base version of the iteration that aggregates ``c``."""
+        return c.base + 1 if self.realtime else c.base
+
+    def record(self, c: Collection, gpsi: str, outcome: Outcome, **fields: object) -> UeRecord:
+        choice = c.owed[gpsi]
         rec = UeRecord(
             gpsi=gpsi,
             outcome=outcome,
@@ -112,39 +154,34 @@ class ActiveRound:
             p_on_time=choice.p_on_time,
             byte_budget=choice.byte_budget,
             nef=choice.nef,
+            selected_round=c.task_round,
             **fields,
         )
-        self.records[gpsi] = rec
-        if self.expected() <= set(self.records):
-            self.all_in.set()
+        c.records[gpsi] = rec
+        c.check()
         return rec
 
-    def drop(self, gpsi: str, detail: str) -> UeRecord | None:
-        """Stop waiting for a UE (the NEF says it cannot make it): recorded missing, its upload refused."""
-        if self.closed or gpsi in self.records or gpsi in self.inflight:
-            return None
-        if gpsi not in self.choices and gpsi not in self.due:
-            return None
+    def drop(self, gpsi: str, detail: str) -> list[UeRecord]:
+        """Stop waiting for a UE (the NEF says it cannot make it): missing, its uploads refused."""
+        if self.closed:
+            return []
         self.dispatched.add(gpsi)
-        selected = self.round_no if gpsi in self.choices else self.round_no - 1
-        return self.record(gpsi, "missing", detail=detail, selected_round=selected)
+        out = []
+        for c in (self.collect, self.ahead):
+            if c is not None and gpsi in c.owed and gpsi not in c.records and gpsi not in c.inflight:
+                out.append(self.record(c, gpsi, "missing", detail=detail))
+        return out
 
     def close(self) -> list[UeRecord]:
-        """Stop accepting; an expected UE without a good update is rejected (if it sent a bad one) or
-        missing. In realtime the chosen UEs are due in the next iteration, not here."""
+        """Stop accepting; an owed update that did not come is rejected (if a bad one came) or missing."""
         self.closed = True
-        owed = self.due if self.realtime else self.choices
-        if self.realtime and not self.due:
-            owed = {}
+        c = self.collect
         out = []
-        for g in owed:
-            if g in self.records:
+        for g in c.owed:
+            if g in c.records:
                 continue
-            selected = self.round_no - 1 if self.realtime else self.round_no
-            if g in self.rejections:
-                out.append(
-                    self.record(g, "rejected", owed[g], detail=self.rejections[g], selected_round=selected)
-                )
+            if g in c.rejections:
+                out.append(self.record(c, g, "rejected", detail=c.rejections[g]))
             else:
-                out.append(self.record(g, "missing", owed[g], selected_round=selected))
+                out.append(self.record(c, g, "missing"))
         return out

@@ -1,14 +1,16 @@
 """Taking one UE's update: checks before the body, the body streamed into one buffer, folded into the sum.
 
-Which iteration takes it: the one the URL names (the UE was chosen there and the update is computed
-on that iteration's base version: staleness 0), or in ``realtime`` the next one (staleness 1). So an
-iteration whose base is version b aggregates updates computed on b or on b - 1, never older ones
-(``Fl5g-Base-Version``, when sent, must say which; otherwise 409 STALE_UPDATE). An update is weighted
-``num_samples / (1 + sqrt(staleness))`` (FedBuff's staleness weight: a stale update counts half a
-fresh one of the same size; FedAvg divides by the total weight, so when all are stale alike the
-weight cancels) and its record carries ``base_version`` and ``staleness``. An update arriving after
-its iteration's deadline is recorded ``late`` and not aggregated; it is not carried into a later
-iteration.
+Where it goes (``ActiveRound.target``): an update answers the task of the iteration its URL names.
+In ``sync`` it is aggregated in that iteration. In ``realtime`` it is aggregated in the next one,
+whose base is one version newer: staleness 1 (0 when the UE already trained on that newer version),
+decoded into that iteration's sum at once even when it arrives while the task's own iteration is
+still open. An iteration whose base is version b takes updates computed on b or (realtime) on b - 1,
+never older ones (``Fl5g-Base-Version``, when sent, must say which, or 409 STALE_UPDATE). An update is
+weighted ``num_samples / (1 + sqrt(staleness))`` (FedBuff's staleness weight: a stale update counts
+half a fresh one of the same size; FedAvg divides by the total weight, so when all are equally stale
+it cancels) and its record carries ``base_version`` and ``staleness``. An update arriving after the
+deadline of the iteration that aggregates it is recorded ``late`` and not aggregated; nothing late is
+carried into a later iteration.
 """
 
 from __future__ import annotations
@@ -47,10 +49,10 @@ class Upload:
 def find_round(rounds: list[ActiveRound], up: Upload) -> ActiveRound:
     """The iteration (open, or closing in its grace) that takes this upload; 409 or 403 otherwise."""
     for rnd in rounds:
-        if rnd.slot(up.gpsi, up.round_no) is not None:
+        if rnd.target(up.gpsi, up.round_no) is not None:
             return rnd
     current = max((r.round_no for r in rounds), default=None)
-    if current is not None and any(r.round_no == up.round_no and up.gpsi not in r.choices for r in rounds):
+    if any(r.round_no == up.round_no for r in rounds):
         raise ProblemError(
             403, f"{up.gpsi} was not selected for iteration {up.round_no}", cause="NOT_SELECTED"
         )
@@ -68,42 +70,45 @@ async def accept(
 ) -> dict[str, object]:
     """Take the update into ``rnd``; ``closing``: the iteration closed but still records late bodies."""
     start = time.monotonic()
-    slot = rnd.slot(up.gpsi, up.round_no)
-    assert slot is not None
-    choice, base = slot
-    if up.gpsi in rnd.records or up.gpsi in rnd.inflight:
-        dropped = up.gpsi in rnd.records and (rnd.records[up.gpsi].detail or "").startswith("dropped")
+    found = rnd.target(up.gpsi, up.round_no)
+    assert found is not None
+    c, early = found
+    if up.gpsi in c.records or up.gpsi in c.inflight:
+        dropped = up.gpsi in c.records and (c.records[up.gpsi].detail or "").startswith("dropped")
         raise ProblemError(
             409,
-            f"{up.gpsi} was dropped from iteration {rnd.round_no}"
+            f"{up.gpsi} was dropped from iteration {up.round_no}"
             if dropped
-            else f"{up.gpsi} already reported for iteration {rnd.round_no}",
+            else f"{up.gpsi} already reported for iteration {up.round_no}",
             cause="UE_DROPPED" if dropped else "DUPLICATE_UPDATE",
         )
-    if rnd.closed and not closing:
+    if rnd.closed and not closing and not early:
         raise ProblemError(409, f"iteration {rnd.round_no} is closed", cause="ROUND_CLOSED")
     limit = settings.max_upload_bytes
-    if choice.byte_budget is not None:
-        limit = min(limit, choice.byte_budget)
+    budget = c.owed[up.gpsi].byte_budget
+    if budget is not None:
+        limit = min(limit, budget)
     try:
         length = parse_content_length(up.headers.get("content-length"), limit=limit)
         samples = min(_positive(up.headers, "fl5g-num-samples"), up.max_samples)
         claimed = _version(up.headers)
     except BodyError as exc:
         raise ProblemError(exc.status, str(exc), invalid=[(exc.param, str(exc))]) from None
-    if claimed is not None and claimed != base:
+    agg_base = rnd.aggregated_base(c)
+    base = claimed if claimed is not None else c.base
+    if base not in (agg_base, agg_base - 1) or (not rnd.realtime and base != agg_base):
         raise ProblemError(
             409,
-            f"the update is computed on version {claimed}; iteration {up.round_no} expects version {base}",
+            f"the update is computed on version {base}; the iteration aggregating it is based on {agg_base}",
             cause="STALE_UPDATE",
-            invalid=[("fl5g-base-version", f"expected {base}")],
+            invalid=[("fl5g-base-version", f"{c.base} expected")],
         )
     if not await store.claim_upload(up.job_id, up.round_no, up.gpsi):
         raise ProblemError(
             409, f"{up.gpsi} already reported for iteration {up.round_no}", cause="DUPLICATE_UPDATE"
         )
-    rnd.inflight.add(up.gpsi)
-    rnd.settled.clear()
+    c.inflight.add(up.gpsi)
+    c.settled.clear()
     try:
         try:
             buf = await read_exactly(up.body, length)
@@ -116,7 +121,7 @@ async def accept(
             raise ProblemError(400, "upload aborted before its end", cause="INCOMPLETE_BODY") from None
         arrival = rnd.elapsed()
         metrics.transfer_bytes.labels("ul").inc(length)
-        staleness = rnd.model_version - base
+        staleness = agg_base - base
         extra: dict[str, object] = {
             "actual_ul_s": round(time.monotonic() - start, 6),
             "actual_dl_s": _optional(up.headers, "fl5g-download-seconds"),
@@ -128,15 +133,18 @@ async def accept(
             "num_samples": samples,
             "base_version": base,
             "staleness": staleness,
-            "selected_round": up.round_no,
         }
-        if rnd.closed or time.monotonic() > rnd.deadline_mono:
+        if early:
+            # came before the iteration that aggregates it opened: arrival counts from that iteration
+            extra["arrival_s"] = 0.0
+            extra["detail"] = f"arrived {arrival:.3f}s into iteration {rnd.round_no}, before its own"
+        elif rnd.closed or time.monotonic() > rnd.deadline_mono:
             # a body still streaming after the late grace was written off as missing at the
             # close (counted, committed): it stays that, or the UE is counted twice
-            if up.gpsi not in rnd.records:
+            if up.gpsi not in c.records:
                 metrics.updates.labels("late").inc()
                 metrics.update_latency.observe(arrival)
-                rnd.record(up.gpsi, "late", choice, **extra)
+                rnd.record(c, up.gpsi, "late", **extra)
             return {
                 "outcome": "late",
                 "aggregated": False,
@@ -146,10 +154,10 @@ async def accept(
         t0 = time.perf_counter()
         weight = float(samples) * staleness_weight(staleness)
         try:
-            norm = await asyncio.to_thread(rnd.aggregator.add, buf, weight)
+            norm = await asyncio.to_thread(c.aggregator.add, buf, weight)
         except CodecError as exc:
             # refused, not counted yet: the UE may still send a good update before the deadline
-            rnd.rejections[up.gpsi] = str(exc)
+            c.rejections[up.gpsi] = str(exc)
             await store.unclaim_upload(up.job_id, up.round_no, up.gpsi)
             raise ProblemError(
                 400,
@@ -159,8 +167,8 @@ async def accept(
             ) from None
         metrics.aggregation.observe(time.perf_counter() - t0)
         metrics.updates.labels("on_time").inc()
-        metrics.update_latency.observe(arrival)
-        rnd.record(up.gpsi, "on_time", choice, **extra)
+        metrics.update_latency.observe(0.0 if early else arrival)
+        rnd.record(c, up.gpsi, "on_time", **extra)
         return {
             "outcome": "on_time",
             "aggregated": True,
@@ -169,9 +177,9 @@ async def accept(
             "staleness": staleness,
         }
     finally:
-        rnd.inflight.discard(up.gpsi)
-        if not rnd.inflight:
-            rnd.settled.set()
+        c.inflight.discard(up.gpsi)
+        if not c.inflight:
+            c.settled.set()
 
 
 def _positive(headers: Mapping[str, str], name: str) -> int:
