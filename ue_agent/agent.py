@@ -54,6 +54,7 @@ class Trained:
     result: TrainResult
     update: dict[str, torch.Tensor]
     compute_s: float
+    base_version: int
 
 
 @dataclass
@@ -249,9 +250,9 @@ class UeAgent:
 
     async def train(self, task: Task) -> Trained:
         """Train on the held version in the executor; the update is the trained weights less it."""
-        assert self.held.state is not None
+        assert self.held.state is not None and self.held.version is not None
         model = self._model(task.model)
-        held = self.held.state
+        held, version = self.held.state, self.held.version
         rng = batch_rng(task.seed, task.round, self.index)
 
         def run() -> tuple[TrainResult, dict[str, torch.Tensor]]:
@@ -270,7 +271,7 @@ class UeAgent:
         self.seconds_per_step = self.compute_wall_s / max(result.steps, 1)
         for _ in range(min(result.steps, 50)):
             self.metrics.train_step.observe(result.seconds_per_step)
-        return Trained(result, update, self.compute_wall_s)
+        return Trained(result, update, self.compute_wall_s, version)
 
     async def report(self, task: Task, trained: Trained, *, dl_s: float, wall0: float) -> str | None:
         """Encode within the byte budget (in a worker thread: the executor keeps training) and upload."""
@@ -306,7 +307,7 @@ class UeAgent:
                 proto.DOWNLOAD_SECONDS: f"{dl_s:.6f}",
                 proto.COMPUTE_SECONDS: f"{trained.compute_s:.6f}",
                 proto.TRAIN_LOSS: f"{trained.result.loss:.6f}",
-                proto.BASE_VERSION: str(task.model_version),
+                proto.BASE_VERSION: str(trained.base_version),
                 proto.ENERGY_JOULES: f"{ul_joules_estimate:.4f}",
             }
             r = await self.af.post(task.upload_url, content=_paced(body, pacer), headers=headers)
