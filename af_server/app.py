@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from af_server.coordinator import Coordinator
-from af_server.limits import BodyLimitMiddleware
+from af_server.limits import BodyLimitMiddleware, ByteBudget
 from af_server.metrics import Metrics
 from af_server.nef_client import NefClient
 from af_server.routes import callbacks, health, jobs, ue
@@ -77,6 +77,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.upload_budget = ByteBudget(settings.upload_buffer_bytes)
     app.state.metrics = metrics
     install_problem_handlers(app)
     default_openapi = app.openapi

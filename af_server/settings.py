@@ -55,6 +55,11 @@ class AfSettings(BaseSettings):
     ue_token_ttl_s: int = 24 * 3600
 
     max_upload_bytes: int = 700 * 1024 * 1024
+    upload_buffer_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1 << 20,
+        description="update bodies held in memory at once, all uploads together; more wait their turn",
+    )
     max_download_chunk: int = 1 << 20
     long_poll_max_s: float = 20.0
     ue_active_window_s: float = 60.0

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from af_server.auth import issue_ue_token
 from af_server.deps import EnrolledDep, LeaderDep, MetricsDep, SettingsDep, StoreDep, UeDep
+from af_server.limits import ByteBudget
 from af_server.schemas import Task, UeRegistration, UeToken
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
 from flcore.wire import SAFETENSORS
@@ -136,16 +137,21 @@ async def upload_update(
     ue: UeDep,
     coord: LeaderDep,
     store: StoreDep,
+    settings: SettingsDep,
 ) -> dict[str, object]:
     """A UE's update for one iteration: the caller's own, once, while the iteration is open."""
     row = await store.get_ue(ue.gpsi)
     if row is None:
         raise ProblemError(403, f"{ue.gpsi} is not registered", cause="UE_NOT_REGISTERED")
-    return await coord.accept_upload(
-        job_id,
-        round_no,
-        ue.gpsi,
-        request.headers,
-        request.stream(),
-        max_samples=int(row.get("num_samples", 1)),
-    )
+    declared = request.headers.get("content-length", "")
+    size = min(int(declared), settings.max_upload_bytes) if declared.isdigit() else 0
+    budget: ByteBudget = request.app.state.upload_budget
+    async with budget.hold(size):  # memory for bodies in flight stays within AF_UPLOAD_BUFFER_BYTES
+        return await coord.accept_upload(
+            job_id,
+            round_no,
+            ue.gpsi,
+            request.headers,
+            request.stream(),
+            max_samples=int(row.get("num_samples", 1)),
+        )
