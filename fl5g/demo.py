@@ -43,14 +43,16 @@ def run_job(stack: Stack, spec: dict[str, Any], console: Console, timeout_s: flo
         return {"job": job, "rounds": rounds}
 
 
-def _progress(job: dict[str, Any], rounds: list[dict[str, Any]], spec: dict[str, Any]) -> Table:
+def _progress(
+    job: dict[str, Any], rounds: list[dict[str, Any]], spec: dict[str, Any], last: int | None = 15
+) -> Table:
     t = Table(
         title=f"FL job {job.get('id', '?')} [{job.get('status', '?')}] {len(rounds)}/{spec['rounds']} rounds",
         expand=False,
     )
     for col in ("round", "acc %", "time s", "deadline s", "sel", "on time", "late", "miss", "rej"):
         t.add_column(col, justify="right")
-    for rd in rounds[-15:]:
+    for rd in rounds if last is None else rounds[-last:]:
         outcomes = [u["outcome"] for u in rd["ues"]]
         acc = rd.get("accuracy")
         t.add_row(
@@ -128,7 +130,7 @@ def plot_report(report_path: Path) -> Path | None:
 
 
 def final_table(result: dict[str, Any]) -> Table:
-    return _progress(result["job"], result["rounds"], {"rounds": result["job"]["spec"]["rounds"]})
+    return _progress(result["job"], result["rounds"], {"rounds": result["job"]["spec"]["rounds"]}, last=None)
 
 
 def fetch_metrics(url: str) -> str:
