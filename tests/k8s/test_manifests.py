@@ -198,7 +198,12 @@ def test_writable_paths_are_mounted(rendered):
     assert af_env["AF_STATE_DIR"] == "/var/lib/fl5g/af"
     volumes = {v["name"]: v for v in kube.pod_spec(af)["volumes"]}
     state = next(m for m in kube.containers(af)[0]["volumeMounts"] if m["mountPath"] == "/var/lib/fl5g/af")
-    assert "emptyDir" in volumes[state["name"]]
+    # prod: both replicas share their checkpoints (a standby on another node takes over the model)
+    assert volumes[state["name"]]["persistentVolumeClaim"]["claimName"] == "af-checkpoints"
+    claim = kube.by_name(rendered["prod"], "PersistentVolumeClaim", "af-checkpoints")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    dev = kube.by_name(rendered["dev"], "Deployment", "af-server")
+    assert "emptyDir" in {v["name"]: v for v in kube.pod_spec(dev)["volumes"]}["state"]
 
 
 def test_af_has_a_startup_probe(rendered):
