@@ -161,7 +161,13 @@ class Coordinator:
         model = self.models.get(job.id)
         if model is not None and model.version == job.model_version:
             return model
-        if job.checkpoint and Path(job.checkpoint).is_file():
+        if job.checkpoint:
+            if not Path(job.checkpoint).is_file():
+                # starting over from a fresh model would silently throw the finished rounds away
+                raise RuntimeError(
+                    f"checkpoint {job.checkpoint} of version {job.model_version} is not readable here: "
+                    "AF replicas must share AF_STATE_DIR (a ReadWriteMany volume in Kubernetes)"
+                )
             model = await asyncio.to_thread(
                 GlobalModel.load, job.id, job.spec.model, job.model_version, Path(job.checkpoint)
             )
@@ -421,7 +427,10 @@ class Coordinator:
         """A notification at the AF's callback: member selection answers, QoS and connectivity events."""
         if self.nef is not None and kind == "musa":
             self.nef.handle_notification(body)
-        for drop in self.netctl.interpret(kind, body):
+        drops, releases = self.netctl.interpret(kind, body)
+        if releases:
+            self._spawn(self.netctl.release_boosts(releases))
+        for drop in drops:
             for rnd in list(self.active.values()):
                 if drop.job_id is not None and rnd.job.id != drop.job_id:
                     continue
