@@ -8,7 +8,6 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -25,7 +24,7 @@ from af_server.routes import callbacks, health, jobs, ue
 from af_server.settings import AfSettings
 from af_server.store import Store, connect
 from flcore.httpmetrics import HttpMetricsMiddleware
-from flcore.openapidoc import tidy
+from flcore.openapidoc import install_tidy_openapi
 from flcore.problem import install_problem_handlers, problem, problem_response
 
 log = logging.getLogger("af_server")
@@ -80,14 +79,7 @@ def create_app(
     app.state.upload_budget = ByteBudget(settings.upload_buffer_bytes)
     app.state.metrics = metrics
     install_problem_handlers(app)
-    default_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = tidy(default_openapi())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    install_tidy_openapi(app)
 
     outage = {"logged_at": -math.inf, "since_logged": 0}
 

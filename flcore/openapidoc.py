@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def tidy(doc: dict[str, Any]) -> dict[str, Any]:
@@ -16,12 +19,25 @@ def tidy(doc: dict[str, Any]) -> dict[str, Any]:
             responses.pop("422", None)
             for code, resp in responses.items():
                 content = resp.get("content", {})
-                if code[0] in "45" and "application/problem+json" in content and "application/json" in content:
+                problem = "application/problem+json" in content and "application/json" in content
+                if code[0] in "45" and problem:
                     content["application/problem+json"] = content.pop("application/json")
     schemas = doc.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     return doc
+
+
+def install_tidy_openapi(app: FastAPI) -> None:
+    """Make ``app`` serve its generated OpenAPI document through ``tidy`` (built once, on first use)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = tidy(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def render(doc: dict[str, Any]) -> str:

@@ -12,14 +12,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from flcore.openapidoc import tidy
+from flcore.openapidoc import install_tidy_openapi
 from flcore.problem import ProblemError, install_problem_handlers
 from nef_mock.auth import TokenService
 from nef_mock.metrics import Metrics, MetricsMiddleware
@@ -135,14 +134,7 @@ def create_app(
     app.include_router(qos_catalogue.router)
     app.include_router(emulator_router)
 
-    default_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = tidy(default_openapi())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    install_tidy_openapi(app)
 
     @app.get("/livez", include_in_schema=False)
     async def livez() -> JSONResponse:
