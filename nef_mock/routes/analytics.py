@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
-from flcore.problem import PROBLEM_RESPONSES, ProblemError
-from nef_mock.auth import require_api
+from flcore.problem import ProblemError
 from nef_mock.models.analytics import (
     AnalyticsData,
     AnalyticsEventFilter,
@@ -26,7 +24,17 @@ from nef_mock.models.analytics import (
     TargetUeId,
 )
 from nef_mock.routes import analytics_calc as calc
-from nef_mock.routes.common import NefState, area_cells, created, iso, known_link, nef, resource_url
+from nef_mock.routes.common import (
+    CREATED_RESPONSES,
+    NefState,
+    api_router,
+    area_cells,
+    created,
+    iso,
+    known_link,
+    nef,
+    resource_url,
+)
 from nef_mock.store import Subscription
 
 API = "3gpp-analyticsexposure"
@@ -47,18 +55,7 @@ OPERATION_IDS = {
     "delete_subscription": "DeleteAnSubscription",
 }
 
-
-def _operation_id(route: APIRoute) -> str:
-    return OPERATION_IDS[route.name]
-
-
-router = APIRouter(
-    generate_unique_id_function=_operation_id,
-    prefix=f"/{API}/v1",
-    tags=[API],
-    dependencies=[Depends(require_api(API))],
-    responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
-)
+router = api_router(API, OPERATION_IDS)
 
 
 @dataclass
@@ -256,7 +253,7 @@ def _active(sub: Subscription) -> bool:
     "/{afId}/subscriptions",
     status_code=201,
     response_model=AnalyticsExposureSubsc,
-    responses={201: {"headers": {"Location": {"required": True, "schema": {"type": "string"}}}}},
+    responses=CREATED_RESPONSES,
 )
 async def create_subscription(
     afId: str, body: AnalyticsExposureSubsc, request: Request, state: NefState = Depends(nef)

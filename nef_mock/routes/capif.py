@@ -11,11 +11,11 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from flcore.problem import PROBLEM_RESPONSES, ProblemError
 from nef_mock.auth import Principal, TokenError, TokenService, bearer_principal
 from nef_mock.models.capif import AccessTokenErr, AccessTokenRsp, SecurityNotification
+from nef_mock.routes.common import operation_id_by_name
 
 # operationIds as in the 3GPP YAMLs where they have one (and unique within this document).
 OPERATION_IDS = {
@@ -23,13 +23,10 @@ OPERATION_IDS = {
     "revoke": "RevokeInvokerAuthorization",
 }
 
-
-def _operation_id(route: APIRoute) -> str:
-    return OPERATION_IDS[route.name]
-
-
 router = APIRouter(
-    prefix="/capif-security/v1", tags=["capif-security"], generate_unique_id_function=_operation_id
+    prefix="/capif-security/v1",
+    tags=["capif-security"],
+    generate_unique_id_function=operation_id_by_name(OPERATION_IDS),
 )
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKEN_REQUEST = {

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
-from flcore.problem import ProblemError
-from nef_mock.auth import TokenService
+from flcore.problem import PROBLEM_RESPONSES, ProblemError
+from nef_mock.auth import TokenService, require_api
 from nef_mock.metrics import Metrics
 from nef_mock.notifier import Notifier
 from nef_mock.settings import NefSettings
@@ -147,6 +148,33 @@ def resource_url(state: NefState, request: Request, api: str, owner: str, sub_id
     """``{apiRoot}/<apiName>/v1/{afId}/subscriptions/{subscriptionId}``, the owner percent-encoded."""
     root = (state.settings.public_url or str(request.base_url)).rstrip("/")
     return f"{root}/{api}/v1/{quote(owner, safe='')}/subscriptions/{sub_id}"
+
+
+def operation_id_by_name(operation_ids: dict[str, str]) -> Callable[[APIRoute], str]:
+    """A ``generate_unique_id_function``: each route's operationId is the one named for its handler."""
+
+    def operation_id(route: APIRoute) -> str:
+        return operation_ids[route.name]
+
+    return operation_id
+
+
+def api_router(api: str, operation_ids: dict[str, str]) -> APIRouter:
+    """The router of one 3GPP API at ``/<apiName>/v1``: callers need a token granting ``api``; operationIds
+    as in the 3GPP YAMLs (by handler name); ProblemDetails responses for every error but 503."""
+    return APIRouter(
+        generate_unique_id_function=operation_id_by_name(operation_ids),
+        prefix=f"/{api}/v1",
+        tags=[api],
+        dependencies=[Depends(require_api(api))],
+        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
+    )
+
+
+# The documented 201 of a subscription's creation: the new resource, and its URL in ``Location``.
+CREATED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"headers": {"Location": {"required": True, "schema": {"type": "string"}}}}
+}
 
 
 def created(resource: dict[str, Any], url: str) -> JSONResponse:

@@ -11,20 +11,28 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
-from flcore.problem import PROBLEM_RESPONSES, ProblemError
-from nef_mock.auth import require_api
+from flcore.problem import ProblemError
 from nef_mock.models.monitoring import (
     MonitoringEventReport,
     MonitoringEventReports,
     MonitoringEventSubscription,
     PatchItem,
 )
-from nef_mock.routes.common import NefState, created, iso, known_link, nef, resource_url, user_location
+from nef_mock.routes.common import (
+    CREATED_RESPONSES,
+    NefState,
+    api_router,
+    created,
+    iso,
+    known_link,
+    nef,
+    resource_url,
+    user_location,
+)
 from nef_mock.routes.jsonpatch import apply_json_patch, validation_problem
 from nef_mock.store import Subscription
 
@@ -43,18 +51,7 @@ OPERATION_IDS = {
     "delete_subscription": "DeleteIndMonitoringEventSubscription",
 }
 
-
-def _operation_id(route: APIRoute) -> str:
-    return OPERATION_IDS[route.name]
-
-
-router = APIRouter(
-    generate_unique_id_function=_operation_id,
-    prefix=f"/{API}/v1",
-    tags=[API],
-    dependencies=[Depends(require_api(API))],
-    responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
-)
+router = api_router(API, OPERATION_IDS)
 
 
 @dataclass
@@ -162,7 +159,7 @@ def _immediate(state: NefState, w: _Watch, ids: dict[str, Any], body: Monitoring
     status_code=201,
     response_model=MonitoringEventSubscription,
     responses={
-        201: {"headers": {"Location": {"required": True, "schema": {"type": "string"}}}},
+        **CREATED_RESPONSES,
         200: {"model": MonitoringEventReport | MonitoringEventReports, "description": "one-time report"},
     },
 )

@@ -13,17 +13,17 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
-from flcore.problem import PROBLEM_RESPONSES, ProblemError
-from nef_mock.auth import require_api
+from flcore.problem import ProblemError
 from nef_mock.models.musa import MemUeSelectAssistSubsc
 from nef_mock.routes import analytics_calc as calc
 from nef_mock.routes.common import (
+    CREATED_RESPONSES,
     NefState,
     air_delay_ms,
+    api_router,
     area_cells,
     check_gpsi,
     created,
@@ -64,18 +64,7 @@ OPERATION_IDS = {
     "delete_subscription": "DeleteMemberUESelectionAssistanceSubscription",
 }
 
-
-def _operation_id(route: APIRoute) -> str:
-    return OPERATION_IDS[route.name]
-
-
-router = APIRouter(
-    generate_unique_id_function=_operation_id,
-    prefix=f"/{API}/v1",
-    tags=[API],
-    dependencies=[Depends(require_api(API))],
-    responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
-)
+router = api_router(API, OPERATION_IDS)
 
 
 @dataclass
@@ -204,7 +193,7 @@ def _send(state: NefState, sub: Subscription, body: list[dict[str, Any]] | None)
     "/{afId}/subscriptions",
     status_code=201,
     response_model=MemUeSelectAssistSubsc,
-    responses={201: {"headers": {"Location": {"required": True, "schema": {"type": "string"}}}}},
+    responses=CREATED_RESPONSES,
 )
 async def create_subscription(
     afId: str, body: MemUeSelectAssistSubsc, request: Request, state: NefState = Depends(nef)

@@ -11,20 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
-from flcore.problem import PROBLEM_RESPONSES, ProblemError
-from nef_mock.auth import require_api
+from flcore.problem import ProblemError
 from nef_mock.models.qos import (
     AsSessionWithQoSSubscription,
     AsSessionWithQoSSubscriptionPatch,
 )
 from nef_mock.routes.common import (
+    CREATED_RESPONSES,
     NefState,
     air_delay_ms,
+    api_router,
     created,
     format_bitrate,
     known_link,
@@ -47,18 +47,7 @@ OPERATION_IDS = {
     "delete_subscription": "DeleteIndASSessionWithQoSSubscription",
 }
 
-
-def _operation_id(route: APIRoute) -> str:
-    return OPERATION_IDS[route.name]
-
-
-router = APIRouter(
-    generate_unique_id_function=_operation_id,
-    prefix=f"/{API}/v1",
-    tags=[API],
-    dependencies=[Depends(require_api(API))],
-    responses={k: v for k, v in PROBLEM_RESPONSES.items() if k != 503},
-)
+router = api_router(API, OPERATION_IDS)
 
 
 @dataclass
@@ -150,7 +139,7 @@ def _release(state: NefState, s: _Session) -> None:
     "/{scsAsId}/subscriptions",
     status_code=201,
     response_model=AsSessionWithQoSSubscription,
-    responses={201: {"headers": {"Location": {"required": True, "schema": {"type": "string"}}}}},
+    responses=CREATED_RESPONSES,
 )
 async def create_subscription(
     scsAsId: str, body: AsSessionWithQoSSubscription, request: Request, state: NefState = Depends(nef)

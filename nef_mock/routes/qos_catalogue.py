@@ -7,10 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from nef_mock.models.qos import QosReference
-from nef_mock.routes.common import NefState, nef
+from nef_mock.routes.common import NefState, nef, operation_id_by_name
 
 KEYS = ("qosReference", "5qi", "resType", "gfbrUl", "gfbrDl", "mbrUl", "mbrDl", "pdb", "description")
 # 5QI 71 is the Rel-16 GBR class for live uplink streaming; 4 is GBR non-conversational video.
@@ -29,11 +28,11 @@ def default_catalogue() -> dict[str, dict[str, Any]]:
     return {e[0]: {k: v for k, v in zip(KEYS, e, strict=True) if v is not None} for e in ENTRIES}
 
 
-def _operation_id(route: APIRoute) -> str:
-    return {"qos_references": "ReadQosReferences"}[route.name]
-
-
-router = APIRouter(prefix="/nef/v1", tags=["nef"], generate_unique_id_function=_operation_id)
+router = APIRouter(
+    prefix="/nef/v1",
+    tags=["nef"],
+    generate_unique_id_function=operation_id_by_name({"qos_references": "ReadQosReferences"}),
+)
 
 
 @router.get("/qos-references", response_model=list[QosReference])
