@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -19,11 +20,27 @@ def _route_of(app: Any, scope: Scope) -> str:
 
 
 class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, requests: Counter, duration: Histogram, router: Any) -> None:
+    """Counts ``requests{method, route, status_class}`` and times ``duration{method, route}``, the route
+    being the template of the route in ``router`` that matched ("unmatched" when none did).
+
+    With ``label_of``, they are per ``label_of(path)`` instead (the NEF's per-API metrics):
+    ``requests{label, method, status_class}`` and ``duration{label}``, and ``router`` is not consulted.
+    It gets the request path, not a route template, so that a URL no route matches keeps its label."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        requests: Counter,
+        duration: Histogram,
+        router: Any,
+        label_of: Callable[[str], str] | None = None,
+    ) -> None:
         self.app = app
         self.requests = requests
         self.duration = duration
         self.router = router
+        self.label_of = label_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +58,12 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_of(self.router, scope)
             method = scope.get("method", "GET")
-            self.requests.labels(method, route, f"{status // 100}xx").inc()
-            self.duration.labels(method, route).observe(time.perf_counter() - start)
+            if self.label_of is not None:
+                label = self.label_of(str(scope.get("path", "")))
+                self.requests.labels(label, method, f"{status // 100}xx").inc()
+                self.duration.labels(label).observe(time.perf_counter() - start)
+            else:
+                route = _route_of(self.router, scope)
+                self.requests.labels(method, route, f"{status // 100}xx").inc()
+                self.duration.labels(method, route).observe(time.perf_counter() - start)

@@ -18,10 +18,11 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from flcore.httpmetrics import HttpMetricsMiddleware
 from flcore.openapidoc import install_tidy_openapi
 from flcore.problem import ProblemError, install_problem_handlers
 from nef_mock.auth import TokenService
-from nef_mock.metrics import Metrics, MetricsMiddleware
+from nef_mock.metrics import Metrics, api_label
 from nef_mock.notifier import Notifier
 from nef_mock.radio import RadioModel, load_scenario
 from nef_mock.routes import analytics, capif, monitoring, musa, qos, qos_catalogue
@@ -128,7 +129,13 @@ def create_app(
     app.state.metrics = metrics
     app.state.ready = False
     install_problem_handlers(app)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(
+        HttpMetricsMiddleware,
+        requests=metrics.http_requests,
+        duration=metrics.http_duration,
+        router=app.router,
+        label_of=api_label,
+    )
     for router in (monitoring.router, qos.router, analytics.router, musa.router, capif.router):
         app.include_router(router)
     app.include_router(qos_catalogue.router)

@@ -1,12 +1,11 @@
-"""Prometheus metrics of the NEF mock, all on one injected registry, and the ASGI middleware feeding them."""
+"""Prometheus metrics of the NEF mock, all on one injected registry.
+
+The HTTP metrics are fed by ``flcore.httpmetrics.HttpMetricsMiddleware`` with ``label_of=api_label``.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Bounded label values: the first path segment when it names one of our APIs, else "other".
 KNOWN_APIS = frozenset(
@@ -64,37 +63,3 @@ class Metrics:
             ["api", "outcome"],
             registry=registry,
         )
-
-    def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
-        api = api_label(path)
-        self.http_requests.labels(api=api, method=method, status_class=f"{status // 100}xx").inc()
-        self.http_duration.labels(api=api).observe(seconds)
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request (pure ASGI, so streaming bodies stay untouched)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            path: Any = scope.get("path", "")
-            self.metrics.observe_request(
-                str(path), str(scope.get("method", "")), status, time.perf_counter() - start
-            )
