@@ -7,16 +7,20 @@ from typing import Annotated, Any
 from pydantic import Field, Strict
 
 from nef_mock.models.common import (
+    DIRECTION,
     ApiModel,
     BitRate,
     Bool,
     DataVolumeTransferTime,
     DateTime,
     DurationSec,
+    FiveQi,
     Gpsi,
     Link,
     LocationArea5G,
+    NonEmpty,
     NotifUri,
+    PacketDelBudget,
     Snssai,
     Str,
     SupportedFeatures,
@@ -58,11 +62,11 @@ class E2eDataVolTransTimeReq(ApiModel):
 
 
 class QosRequirement(ApiModel):
-    fiveQi: Annotated[int, Strict(), Field(ge=0, le=255)] | None = Field(default=None, alias="5qi")
+    fiveQi: FiveQi | None = Field(default=None, alias="5qi")
     gfbrUl: BitRate | None = None
     gfbrDl: BitRate | None = None
     resType: Str | None = None
-    pdb: Annotated[int, Strict(), Field(ge=1)] | None = None
+    pdb: PacketDelBudget | None = None
 
 
 class EventReportingRequirement(ApiModel):
@@ -87,9 +91,9 @@ class AnalyticsEventFilter(ApiModel):
     snssai: Snssai | None = None
     qosReq: QosRequirement | None = None
     ratFreqs: list[dict[str, Any]] | None = None
-    ranUeThrouThds: Annotated[list[BitRate], Field(min_length=1)] | None = None
-    dataVlTrnsTmRqs: Annotated[list[E2eDataVolTransTimeReq], Field(min_length=1)] | None = None
-    dataVlTrnsTmReqs: Annotated[list[E2eDataVolTransTimeReq], Field(min_length=1)] | None = None
+    ranUeThrouThds: Annotated[list[BitRate], NonEmpty] | None = None
+    dataVlTrnsTmRqs: Annotated[list[E2eDataVolTransTimeReq], NonEmpty] | None = None
+    dataVlTrnsTmReqs: Annotated[list[E2eDataVolTransTimeReq], NonEmpty] | None = None
 
 
 class AnalyticsEventFilterSubsc(AnalyticsEventFilter):
@@ -124,16 +128,14 @@ class DirectionInfo(ApiModel):
     gpsi: Gpsi | None = None
     avrSpeed: float | None = None
     ratio: Ratio | None = None
-    direction: Str = Field(
-        description="Direction: NORTH, SOUTH, EAST, WEST, NORTHWEST, NORTHEAST, SOUTHWEST, SOUTHEAST"
-    )
+    direction: Str = Field(description=DIRECTION)
 
 
 class UeMobilityExposure(ApiModel):
     ts: DateTime | None = None
     duration: DurationSec
     durationVariance: float | None = None
-    locInfo: Annotated[list[UeLocationInfo], Field(min_length=1)]
+    locInfo: Annotated[list[UeLocationInfo], NonEmpty]
     directionInfos: list[DirectionInfo] | None = None
 
 
@@ -149,11 +151,11 @@ class E2eDataVolTransTimePerUe(ApiModel):
 class E2eDataVolTransTimePerTS(ApiModel):
     tsStart: DateTime
     tsDuration: DurationSec
-    e2eDataVolTransTimePerUe: Annotated[list[E2eDataVolTransTimePerUe], Field(min_length=1)]
+    e2eDataVolTransTimePerUe: Annotated[list[E2eDataVolTransTimePerUe], NonEmpty]
 
 
 class E2eDataVolTransTimeInfo(ApiModel):
-    e2eDataVolTransTimes: Annotated[list[E2eDataVolTransTimePerTS], Field(min_length=1)]
+    e2eDataVolTransTimes: Annotated[list[E2eDataVolTransTimePerTS], NonEmpty]
     confidence: Uinteger | None = None
 
 
@@ -181,7 +183,7 @@ class AnalyticsEventNotif(ApiModel):
 
 class AnalyticsEventNotification(ApiModel):
     notifId: Str
-    analyEventNotifs: Annotated[list[AnalyticsEventNotif], Field(min_length=1)]
+    analyEventNotifs: Annotated[list[AnalyticsEventNotif], NonEmpty]
     termCause: Str | None = None
 
 
@@ -212,7 +214,7 @@ class AnalyticsFailureEventInfo(ApiModel):
 
 
 class AnalyticsExposureSubsc(ApiModel):
-    analyEventsSubs: Annotated[list[AnalyticsEventSubsc], Field(min_length=1)]
+    analyEventsSubs: Annotated[list[AnalyticsEventSubsc], NonEmpty]
     analyRepInfo: ReportingInformation | None = None
     notifUri: NotifUri
     notifId: Str

@@ -23,6 +23,11 @@ Mcc = Annotated[str, Strict(), Field(pattern=r"^\d{3}$")]
 Mnc = Annotated[str, Strict(), Field(pattern=r"^\d{2,3}$")]
 NrCellId = Annotated[str, Strict(), Field(pattern=r"^[A-Fa-f0-9]{9}$")]
 Tac = Annotated[str, Strict(), Field(pattern=r"(^[A-Fa-f0-9]{4}$)|(^[A-Fa-f0-9]{6}$)")]
+FiveQi = Annotated[int, Strict(), Field(ge=0, le=255)]
+PacketDelBudget = Annotated[int, Strict(), Field(ge=1)]
+# An array attribute with minItems 1: ``Annotated[list[X], NonEmpty]``.
+NonEmpty = Field(min_length=1)
+DIRECTION = "Direction: NORTH, SOUTH, EAST, WEST, NORTHWEST, NORTHEAST, SOUTHWEST, SOUTHEAST"
 
 
 def _absolute_http_uri(value: str) -> str:

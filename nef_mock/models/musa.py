@@ -7,11 +7,13 @@ from typing import Annotated
 from pydantic import Field
 
 from nef_mock.models.common import (
+    DIRECTION,
     ApiModel,
     DataVolumeTransferTime,
     DateTime,
     Gpsi,
     LocationArea5G,
+    NonEmpty,
     NotifUri,
     Snssai,
     Str,
@@ -19,8 +21,6 @@ from nef_mock.models.common import (
     TimeWindow,
     Uinteger,
 )
-
-NonEmpty = Field(min_length=1)
 
 
 class QoSFilterCriteria(ApiModel):
@@ -62,10 +62,7 @@ class UeLocFilterCriteria(ApiModel):
 
 class UeDirectionFilterCriteria(ApiModel):
     event: Str | None = None
-    directions: Annotated[list[Str], NonEmpty] | None = Field(
-        default=None,
-        description="Direction: NORTH, SOUTH, EAST, WEST, NORTHWEST, NORTHEAST, SOUTHWEST, SOUTHEAST",
-    )
+    directions: Annotated[list[Str], NonEmpty] | None = Field(default=None, description=DIRECTION)
 
 
 class DnnFilterCriteria(ApiModel):

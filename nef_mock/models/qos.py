@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, Strict
+from pydantic import Field
 
 from nef_mock.models.common import (
     ApiModel,
     BitRate,
     Bool,
     DurationSec,
+    FiveQi,
     Gpsi,
     Int,
     Link,
+    NonEmpty,
     NotifUri,
+    PacketDelBudget,
     Snssai,
     Str,
     SupportedFeatures,
@@ -35,11 +38,11 @@ class FlowInfo(ApiModel):
 
 
 class QosMonitoringInformation(ApiModel):
-    reqQosMonParams: Annotated[list[Str], Field(min_length=1)] = Field(
+    reqQosMonParams: Annotated[list[Str], NonEmpty] = Field(
         description="RequestedQosMonitoringParameter: DOWNLINK, UPLINK, ROUND_TRIP, DOWNLINK_DATA_RATE, "
         "UPLINK_DATA_RATE, ... (extensible)"
     )
-    repFreqs: Annotated[list[Str], Field(min_length=1)] = Field(
+    repFreqs: Annotated[list[Str], NonEmpty] = Field(
         description="ReportingFrequency: EVENT_TRIGGERED, PERIODIC (extensible)"
     )
     repThreshDl: Uinteger | None = None
@@ -61,9 +64,9 @@ class AsSessionWithQoSSubscription(ApiModel):
     notificationDestination: NotifUri
     exterAppId: Str | None = None
     gpsi: Gpsi | None = None
-    flowInfo: Annotated[list[FlowInfo], Field(min_length=1)] | None = None
+    flowInfo: Annotated[list[FlowInfo], NonEmpty] | None = None
     qosReference: Str | None = Field(default=None, examples=["fl-ul-boost"])
-    altQoSReferences: Annotated[list[Str], Field(min_length=1)] | None = None
+    altQoSReferences: Annotated[list[Str], NonEmpty] | None = None
     ueIpv4Addr: Str | None = None
     ueIpv6Addr: Str | None = None
     macAddr: Str | None = None
@@ -73,21 +76,19 @@ class AsSessionWithQoSSubscription(ApiModel):
     qosInactInt: DurationSec | None = None
     requestTestNotification: Bool | None = None
     websockNotifConfig: dict[str, Any] | None = None
-    events: Annotated[list[Str], Field(min_length=1)] | None = Field(
-        default=None, description=USER_PLANE_EVENTS
-    )
+    events: Annotated[list[Str], NonEmpty] | None = Field(default=None, description=USER_PLANE_EVENTS)
 
 
 class AsSessionWithQoSSubscriptionPatch(ApiModel):
     """JSON merge patch (RFC 7396) of a subscription; ``null`` removes an attribute."""
 
-    flowInfo: Annotated[list[FlowInfo], Field(min_length=1)] | None = None
+    flowInfo: Annotated[list[FlowInfo], NonEmpty] | None = None
     qosReference: Str | None = None
-    altQoSReferences: Annotated[list[Str], Field(min_length=1)] | None = None
+    altQoSReferences: Annotated[list[Str], NonEmpty] | None = None
     qosMonInfo: QosMonitoringInformation | None = None
     qosMonDatRate: QosMonitoringInformation | None = None
     notificationDestination: NotifUri | None = None
-    events: Annotated[list[Str], Field(min_length=1)] | None = None
+    events: Annotated[list[Str], NonEmpty] | None = None
     qosDuration: DurationSec | None = None
 
 
@@ -108,18 +109,18 @@ class UserPlaneEventReport(ApiModel):
 
 class UserPlaneNotificationData(ApiModel):
     transaction: Link
-    eventReports: Annotated[list[UserPlaneEventReport], Field(min_length=1)]
+    eventReports: Annotated[list[UserPlaneEventReport], NonEmpty]
 
 
 class QosReference(ApiModel):
     """One entry of this NEF's qosReference catalogue (operator-defined: TS 29.122 leaves it open)."""
 
     qosReference: Str
-    fiveQi: Annotated[int, Strict(), Field(ge=0, le=255)] = Field(alias="5qi")
+    fiveQi: FiveQi = Field(alias="5qi")
     resType: Str = Field(description="GBR, NON_GBR or DELAY_CRITICAL_GBR")
     gfbrUl: BitRate | None = None
     gfbrDl: BitRate | None = None
     mbrUl: BitRate | None = None
     mbrDl: BitRate | None = None
-    pdb: Annotated[int, Strict(), Field(ge=1)] = Field(description="packet delay budget, ms")
+    pdb: PacketDelBudget = Field(description="packet delay budget, ms")
     description: Str
