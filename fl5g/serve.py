@@ -28,4 +28,7 @@ def serve(service: Service, host: str, port: int | None, log_level: str = "info"
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
+        # longer than httpx's 5 s keep-alive expiry: the client drops an idle connection before the
+        # server does, so a request never meets a connection the server is closing (a ReadError)
+        timeout_keep_alive=30,
     )
