@@ -3,8 +3,10 @@ digests), the enrollment key, signed NEF callback URIs, body caps, and no built-
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -126,13 +128,13 @@ def test_built_in_secrets_are_refused_outside_dev_mode(monkeypatch):
 def test_token_lists_are_compared_in_constant_time(monkeypatch):
     settings = AfSettings(operator_write_tokens=["w1", "w2-longer", "w3"], ue_enrollment_keys=["k"])
     seen: list[tuple[int, int]] = []
-    real = auth.hmac.compare_digest
+    real = hmac.compare_digest
 
     def counting(a: bytes, b: bytes) -> bool:
         seen.append((len(a), len(b)))
         return real(a, b)
 
-    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    monkeypatch.setattr(hmac, "compare_digest", counting)  # the module af_server.auth uses
     assert auth.operator_role(settings, "Bearer w1", "write") == "write"
     # every entry is compared even after the first matched, always as fixed-length digests
     assert seen == [(32, 32)] * 3
@@ -331,7 +333,7 @@ def test_oversized_json_bodies_are_refused_before_they_are_read(af):
         r = c.post("/af/v1/ues", content=big, headers={"Content-Type": "application/json"})
         _problem(r, 413, "PAYLOAD_TOO_LARGE")
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             for _ in range(64):
                 yield b" " * 8192
 

@@ -91,7 +91,7 @@ def af(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         client.delete(*keys)
 
 
-def credentials(case: schemathesis.Case, af: dict[str, str]) -> dict[str, Any]:
+def credentials(case: schemathesis.Case[Any], af: dict[str, str]) -> dict[str, Any]:
     schemes = SECURITY.get((case.method.upper(), case.operation.path), set())
     if "operatorToken" in schemes:
         return {"Authorization": f"Bearer {WRITE}"}
@@ -104,7 +104,7 @@ def credentials(case: schemathesis.Case, af: dict[str, str]) -> dict[str, Any]:
 
 @SCHEMA.parametrize()
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms(case: schemathesis.Case, af: dict[str, str]) -> None:
+def test_every_operation_conforms(case: schemathesis.Case[Any], af: dict[str, str]) -> None:
     case.call_and_validate(base_url=af["url"], headers=credentials(case, af), checks=CHECKS, timeout=30)
 
 

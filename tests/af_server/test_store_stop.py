@@ -23,7 +23,8 @@ async def test_a_stop_during_a_round_survives_its_commit(aredis, prefix):
     stored = await store.get_job(running.id)
     assert stored is not None
     assert (stored.status, stored.rounds_done, stored.model_version) == ("stopped", 1, 1)
-    assert running.status == "stopped"  # and the coordinator's copy learns it
+    learnt: str = running.status
+    assert learnt == "stopped"  # and the coordinator's copy learns it
 
 
 async def test_a_stop_keeps_the_rounds_committed_before_it(aredis, prefix):
