@@ -66,7 +66,7 @@ def train_local(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: ImageSet, *, batch_size: int = 2000) -> tuple[float, float]:
+def evaluate(model: nn.Module, data: ImageSet, *, batch_size: int = 250) -> tuple[float, float]:
     """Accuracy (0..1) and mean loss on ``data``."""
     model.eval()
     correct = 0
