@@ -184,6 +184,8 @@ class Coordinator:
                 return
             model = await self._model_for(job)
             self.specs[job.id] = job.spec
+            if job.spec.downlink != "full":
+                await asyncio.to_thread(model.start_chain, job.spec.downlink, job.spec.downlink_density)
             if job.status == "pending":
                 job.status = "running"
                 job.updated_at = time.time()
@@ -411,6 +413,9 @@ class Coordinator:
     async def _update_ue_stats(self, rnd: ActiveRound) -> None:
         rows = await self.store.ues(list(rnd.collect.records))
         steps = rnd.job.spec.local_steps
+        self.planner.observe_compute(
+            [r.compute_s / steps for r in rnd.collect.records.values() if r.compute_s]
+        )
         for g, rec in rnd.collect.records.items():
             row = rows.get(g, {})
             prev = row.get("on_time_rate")
@@ -525,6 +530,7 @@ def _measured(rec: UeRecord, row: Mapping[str, Any], steps: int) -> dict[str, ob
     out: dict[str, object] = {}
     if rec.compute_s and steps:
         prev = row.get("seconds_per_step")
+        # a late or missing-and-then-late compute counts too: it is what the UE takes under this load
         mean, var = step_stats(
             None if prev is None or "step_var_s2" not in row else float(prev),
             float(row.get("step_var_s2", 0.0)),
@@ -533,4 +539,13 @@ def _measured(rec: UeRecord, row: Mapping[str, Any], steps: int) -> dict[str, ob
         out |= {"seconds_per_step": mean, "step_var_s2": var}
     if rec.train_loss is not None:
         out["last_loss"] = rec.train_loss
+    known = (rec.arrival_s, rec.compute_s, rec.predicted_dl_s, rec.predicted_ul_s)
+    if rec.outcome in ("on_time", "late") and all(x is not None for x in known) and rec.staleness == 0:
+        # how far the exchange departed from the NEF's transfer predictions and the measured compute
+        resid = rec.arrival_s - rec.compute_s - rec.predicted_dl_s - rec.predicted_ul_s  # type: ignore[operator]
+        prev = row.get("overhead_s")
+        mean, var = step_stats(
+            None if prev is None else float(prev), float(row.get("overhead_var_s2", 0.0)), resid
+        )
+        out |= {"overhead_s": mean, "overhead_var_s2": var}
     return out

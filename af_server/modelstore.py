@@ -104,6 +104,10 @@ class GlobalModel:
             old, _ = chain.copies.popitem(last=False)
             chain.steps.pop(old, None)
 
+    def start_chain(self, codec: str, density: float | None = None) -> None:
+        """Keep a broadcast copy for ``codec`` from this version on (a UE's first delta request would)."""
+        self.delta(self.version, codec, density)
+
     def delta(self, base: int, codec: str, density: float | None = None) -> bytes | None:
         """The body that takes a UE from ``base`` to this version, or None: send the full model."""
         if codec not in DELTA_CODECS:

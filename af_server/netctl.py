@@ -1,22 +1,26 @@
 """The AF asking the network for things, and listening: QoS boosts and loss-of-connectivity watches.
 
-- QoS boost (``3gpp-as-session-with-qos``): for each chosen UE whose predicted uplink rate reaches the
-  GFBR of ``AfSettings.qos_boost_reference`` (``fl-ul-boost`` in the NEF's catalogue: a GBR the cell
-  could not give a slower UE, which the NEF would report ``QOS_NOT_GUARANTEED`` at once) the AF asks for
-  the boost over the UE's transfer window (the iteration's deadline; two in ``realtime``, where the
-  upload comes one iteration after the download) and releases it when the UE's update has arrived and
-  the UE is not chosen again, or when the iteration it was due in closes. One session per UE and job.
+- QoS boost (``3gpp-as-session-with-qos``): the AF asks for ``AfSettings.qos_boost_reference``
+  (``fl-ul-boost`` in the NEF's catalogue: a GBR uplink of ``qos_boost_min_ul_bps``) over a chosen UE's
+  transfer window (the iteration's deadline; two in ``realtime``, where the upload comes one iteration
+  after the download), for the chosen UEs whose cell can give it: their predicted uplink rates cover
+  the GBR, all boosted UEs of a cell together (a GBR a cell cannot give would take the whole cell from
+  everyone else in it). It releases the boost when the UE's update has arrived and the UE is not chosen
+  again, or when the iteration collecting it closes. One session per UE and job.
 - ``LOSS_OF_CONNECTIVITY`` (``3gpp-monitoring-event``): every chosen UE is watched (one subscription per
   UE, renewed before it expires).
-- Notifications: ``QOS_NOT_GUARANTEED`` for a boosted UE and ``LOSS_OF_CONNECTIVITY`` drop the UE from
-  the running iteration (the caller records it missing and stops waiting for it); ``QOS_GUARANTEED``
-  and ``SUCCESSFUL_RESOURCES_ALLOCATION`` update the grant status kept in the UE's record.
+- Notifications. ``LOSS_OF_CONNECTIVITY`` drops the UE from the running iteration (recorded missing,
+  no more waiting for it). ``QOS_NOT_GUARANTEED`` after the NEF had guaranteed the boost (the UE left
+  the FR2 coverage its selection counted on) drops it too; when the boost was never guaranteed, the
+  AF only releases it and keeps the UE (its selection did not count on the boost).
+  ``SUCCESSFUL_RESOURCES_ALLOCATION`` and ``QOS_GUARANTEED`` update the grant status in its record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +36,6 @@ log = logging.getLogger("af_server.netctl")
 UriMaker = Callable[[str, str], Awaitable[str]]
 """(kind, correlation) -> the signed callback URI to give the NEF."""
 WATCH_S = 3600.0
-DROP_EVENTS = ("QOS_NOT_GUARANTEED", "LOSS_OF_CONNECTIVITY")
 STATUS_OF = {
     "SUCCESSFUL_RESOURCES_ALLOCATION": "granted",
     "QOS_GUARANTEED": "guaranteed",
@@ -50,6 +53,7 @@ class Boost:
     expires: float
     status: dict[str, Any]
     """The ``qos`` entry of the choice's NEF data: updated in place as notifications arrive."""
+    guaranteed: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class NetworkControl:
         ref, gfbr = self.settings.qos_boost_reference, self.settings.qos_boost_min_ul_bps
         todo = []
         now = time.time()
+        load: dict[str, float] = {}  # per cell: the share of its uplink time the boosts asked so far take
         for ch in choices:
             c = cands.get(ch.gpsi)
             rate = c.prediction.ul_rate_bps if c is not None and c.prediction is not None else None
@@ -85,14 +90,18 @@ class NetworkControl:
             if held is not None and held.expires >= now + window_s:
                 ch.nef["qos"] = held.status
                 continue
-            if rate is None or rate < gfbr:
+            cell = (c.cell_id if c is not None else None) or ch.gpsi
+            need = gfbr / rate if rate else math.inf
+            if load.get(cell, 0.0) + need > 1.0:
+                mbps = 0 if rate is None else rate / 1e6
                 ch.nef["qos"] = {
                     "api": "3gpp-as-session-with-qos",
                     "qosReference": ref,
                     "status": "not_requested",
-                    "reason": f"predicted UL {0 if rate is None else rate / 1e6:.1f} Mbps is below the GFBR",
+                    "reason": f"predicted UL {mbps:.1f} Mbps cannot carry the GFBR in its cell",
                 }
                 continue
+            load[cell] = load.get(cell, 0.0) + need
             todo.append(ch)
         if not todo:
             return
@@ -162,28 +171,38 @@ class NetworkControl:
         self._watched.clear()
 
     # Notifications --------------------------------------------------------------------------------
-    def interpret(self, kind: str, body: Any) -> list[Drop]:
-        """What a notification means for running iterations: the UEs to drop."""
+    def interpret(self, kind: str, body: Any) -> tuple[list[Drop], list[Boost]]:
+        """What a notification means for running iterations: the UEs to drop, the boosts to release."""
         if not isinstance(body, dict):
-            return []
+            return [], []
         if kind == "qos":
             return self._qos(body)
         if kind == "monitoring":
-            return self._monitoring(body)
-        return []
+            return self._monitoring(body), []
+        return [], []
 
-    def _qos(self, body: dict[str, Any]) -> list[Drop]:
+    async def release_boosts(self, boosts: Iterable[Boost]) -> None:
+        for b in boosts:
+            if self.boosts.get((b.job_id, b.gpsi)) is b:
+                del self.boosts[(b.job_id, b.gpsi)]
+                await self._release(b)
+
+    def _qos(self, body: dict[str, Any]) -> tuple[list[Drop], list[Boost]]:
         b = self._by_url.get(str(body.get("transaction", "")))
         if b is None:
-            return []
-        drops = []
+            return [], []
+        drops, releases = [], []
         for rep in body.get("eventReports") or []:
             event = str(rep.get("event", "")) if isinstance(rep, dict) else ""
             if event in STATUS_OF:
                 b.status["status"] = STATUS_OF[event]
-            if event in DROP_EVENTS:
-                drops.append(Drop(b.gpsi, event, b.job_id))
-        return drops
+            if event in ("QOS_GUARANTEED", "SUCCESSFUL_RESOURCES_ALLOCATION"):
+                b.guaranteed = b.guaranteed or event == "QOS_GUARANTEED"
+            elif event == "QOS_NOT_GUARANTEED":
+                releases.append(b)
+                if b.guaranteed:
+                    drops.append(Drop(b.gpsi, event, b.job_id))
+        return drops, releases
 
     def _monitoring(self, body: dict[str, Any]) -> list[Drop]:
         drops = []

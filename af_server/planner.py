@@ -95,24 +95,56 @@ class Planner:
         self.store = store
         self.metrics = metrics
         self.nef = nef
+        self.recent_step: tuple[float, float] | None = None
+        """Median and variance of the seconds per step measured in the last iteration."""
+
+    def observe_compute(self, per_step: list[float]) -> None:
+        """The last iteration's measured seconds per step: UEs sharing hardware (or a network-wide load)
+        slow down together, so no UE is expected faster than the last iteration's median."""
+        if per_step:
+            mean = sum(per_step) / len(per_step)
+            self.recent_step = (_median(per_step), sum((x - mean) ** 2 for x in per_step) / len(per_step))
 
     async def candidates(self, incumbents: set[str]) -> list[Candidate]:
         """Registered UEs seen recently, with their compute and training statistics from Redis."""
         now = time.time()
         rows = await self.store.ues(await self.store.ue_ids())
+        active = {
+            g: r
+            for g, r in rows.items()
+            if now - float(r.get("last_seen", 0)) <= self.settings.ue_active_window_s
+        }
+        # A UE never measured here gets the median of those that were as its prior: what it registered
+        # with is a benchmark run alone, not what it will take sharing its cores with the others.
+        measured = [r for r in active.values() if "step_var_s2" in r]
+        prior_step = _median([float(r["seconds_per_step"]) for r in measured])
+        prior_step_var = _median([float(r["step_var_s2"]) for r in measured])
+        prior_oh = _median([float(r["overhead_s"]) for r in active.values() if "overhead_s" in r])
+        prior_var = _median([float(r["overhead_var_s2"]) for r in active.values() if "overhead_var_s2" in r])
+
+        def step(r: dict[str, Any]) -> tuple[float, float]:
+            if "step_var_s2" in r or not measured:
+                mean, var = float(r.get("seconds_per_step", DEFAULT_STEP_S)), float(r.get("step_var_s2", 0.0))
+            else:
+                mean, var = max(prior_step, float(r.get("seconds_per_step", DEFAULT_STEP_S))), prior_step_var
+            if self.recent_step is not None:
+                mean, var = max(mean, self.recent_step[0]), max(var, self.recent_step[1])
+            return mean, var
+
         return [
             Candidate(
                 gpsi=g,
                 num_samples=int(r.get("num_samples", 1)),
-                seconds_per_step=float(r.get("seconds_per_step", DEFAULT_STEP_S)),
-                step_var_s2=float(r.get("step_var_s2", 0.0)),
+                seconds_per_step=step(r)[0],
+                step_var_s2=step(r)[1],
+                overhead_s=float(r.get("overhead_s", prior_oh)),
+                overhead_var_s2=float(r.get("overhead_var_s2", prior_var)),
                 on_time_rate=r.get("on_time_rate"),
                 last_loss=r.get("last_loss"),
                 times_selected=int(r.get("times_selected", 0)),
                 incumbent=g in incumbents,
             )
-            for g, r in rows.items()
-            if now - float(r.get("last_seen", 0)) <= self.settings.ue_active_window_s
+            for g, r in active.items()
         ]
 
     async def enrich(self, cands: Sequence[Candidate], vol: Volumes, window_s: float) -> bool:
@@ -269,6 +301,10 @@ class Planner:
                 slowest = compute * 2 + 1.0  # no link data: compute time plus a fixed transfer allowance
             deadline = slowest * d.slack
         return min(max(deadline, d.min_seconds), d.max_seconds)
+
+
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2] if xs else 0.0
 
 
 def _num(x: float) -> float | None:

@@ -61,7 +61,9 @@ class JobSpec(Strict):
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="seeds the initial model and every draw")
     eval_every: int = Field(default=1, ge=1)
     eval_samples: int = Field(
-        default=2000, ge=100, le=10_000,
+        default=2000,
+        ge=100,
+        le=10_000,
         description="test images (stratified, fixed) evaluated per round; the last round uses all 10,000",
     )
 
@@ -98,6 +100,7 @@ class UeRecord(BaseModel):
     actual_ul_s: float | None = None
     compute_s: float | None = None
     arrival_s: float | None = Field(default=None, description="upload complete, seconds after dispatch")
+    arrived_at: float | None = Field(default=None, description="upload complete, Unix time")
     deadline_s: float
     budget_s: float | None = Field(default=None, description="transfer budget per direction (s)")
     p_on_time: float | None = None

@@ -9,10 +9,13 @@ fixed deadline, use the TR 22.874 rule (``flcore.timeline.derive_budget``: half 
 per iteration less the AF's aggregation time). ``sync`` with a fixed deadline D does not overlap
 transfers with compute, so each direction gets half of what the deadline leaves: (D - compute) / 2.
 
-On time. With a fixed ``sync`` deadline, P(download + compute + upload <= D); otherwise
+On time. With a fixed ``sync`` deadline, P(download + compute + upload + overhead <= D); otherwise
 P(download <= budget) * P(upload <= budget). Transfer times are the NEF's means and variances
-(``E2E_DATA_VOL_TRANS_TIME``), taken as normal; the NEF's confidence (the share of the window the
-UE is expected connected) multiplies the result. UEs that would share a cell share its capacity:
+(``E2E_DATA_VOL_TRANS_TIME``), taken as normal; compute is the UE's measured time per step (mean and
+variance); the overhead is what the AF learnt the UE's past exchanges took beyond the NEF's transfer
+predictions and its compute (task fetch, decoding, encoding, HTTP; negative when the NEF was
+pessimistic). The NEF's confidence (the share of the window the UE is expected connected) multiplies
+the result. UEs that would share a cell share its capacity:
 with m chosen UEs in a cell each one's transfer times are scaled by m (``Plan.share_cells``).
 
 Policies:
@@ -31,7 +34,9 @@ Policies:
   come first most of the time without starving the rest.
 
 Over-selection (``deadline``, ``utility``): UEs are taken in the policy's order until the expected
-number of on-time UEs, sum(P(on time)), reaches k; never more than ``max_factor * k``.
+number of on-time UEs, sum(P(on time)) over the chosen (each with its cell shared by the chosen UEs
+in it), reaches k; never more than ``max_factor * k``, and a UE that would not raise that sum by
+``MIN_GAIN`` (it would only crowd its cell) is passed over.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from flcore.timeline import derive_budget
 
 Timeline = Literal["sync", "realtime"]
 MIN_BUDGET_S = 0.01
+MIN_GAIN = 0.05
+"""A UE is only added when it raises the expected number of on-time UEs by at least this much."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class Candidate:
     seconds_per_step: float
     step_var_s2: float = 0.0
     prediction: Prediction | None = None
+    overhead_s: float = 0.0
+    overhead_var_s2: float = 0.0
     on_time_rate: float | None = None
     last_loss: float | None = None
     times_selected: int = 0
@@ -187,8 +196,8 @@ def p_on_time(c: Candidate, plan: Plan, share: int = 1) -> float:
     conf = 1.0 if c.prediction.confidence is None else min(1.0, max(0.0, c.prediction.confidence))
     if plan.fixed_sync:
         assert plan.deadline_s is not None
-        mean = q.dl_mean_s + c.compute_s(plan.steps) + q.ul_mean_s
-        var = q.dl_var_s2 + q.ul_var_s2 + c.compute_var_s2(plan.steps)
+        mean = q.dl_mean_s + c.compute_s(plan.steps) + q.ul_mean_s + c.overhead_s
+        var = q.dl_var_s2 + q.ul_var_s2 + c.compute_var_s2(plan.steps) + c.overhead_var_s2
         return conf * _phi(plan.deadline_s, mean, var)
     b = budget_s(c, plan)
     return conf * _phi(b, q.dl_mean_s, q.dl_var_s2) * _phi(b, q.ul_mean_s, q.ul_var_s2)
@@ -235,6 +244,7 @@ def _greedy(order: Sequence[Candidate], plan: Plan, *, eligible_p: float | None)
     """
     chosen: list[Candidate] = []
     counts: Counter[str | None] = Counter()
+    expected = 0.0
     for c in order:
         if len(chosen) >= plan.cap:
             break
@@ -245,9 +255,12 @@ def _greedy(order: Sequence[Candidate], plan: Plan, *, eligible_p: float | None)
             same = [x for x in chosen if cell is not None and _cell(x, plan) == cell]
             if any(p_on_time(x, plan, _share_of(x, trial, plan)) < eligible_p for x in [c, *same]):
                 continue
+        gain = _expected([*chosen, c], plan, trial)
+        if gain <= expected + MIN_GAIN:
+            continue  # it would only crowd its cell: the UEs there would be late together
         chosen.append(c)
-        counts = trial
-        if _expected(chosen, plan, counts) >= plan.k:
+        counts, expected = trial, gain
+        if expected >= plan.k:
             break
     return chosen
 

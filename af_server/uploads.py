@@ -129,6 +129,7 @@ async def accept(
             "train_loss": _optional(up.headers, "fl5g-train-loss"),
             "energy_j": _optional(up.headers, "fl5g-energy-joules"),
             "arrival_s": round(arrival, 6),
+            "arrived_at": round(time.time(), 6),
             "bytes_ul": length,
             "num_samples": samples,
             "base_version": base,

@@ -79,8 +79,11 @@ async def download_model(
     ] = None,
     base: Annotated[
         int | None,
-        Query(ge=0, description="the version the UE holds: answer a delta from it (Fl5g-Delta-Base), or the "
-              "full model when the UE is too far behind"),
+        Query(
+            ge=0,
+            description="the version the UE holds: answer a delta from it (Fl5g-Delta-Base), or the "
+            "full model when the UE is too far behind",
+        ),
     ] = None,
 ) -> Response:
     """The global model as a safetensors body, its version in the ETag; or a delta from ``base``."""

@@ -1,0 +1,115 @@
+"""Uplink compression on the demo task: bytes per round and final accuracy for none, int8 and topk.
+
+The demo's task (10 UEs, SmallCNN on Fashion-MNIST split non-IID with Dirichlet alpha 0.5, seed 0,
+batch 32, lr 0.05), every UE in every round, the same rounds and local steps for each codec. Radio
+pacing is off (this measures bytes and accuracy, not air time) and the deadline is generous, so every
+update is on time and the codecs differ only in what they send. ``topk`` is DGC (Lin et al. 2018) as
+the UE agent runs it: error feedback (what is not sent stays in the UE's residual and goes out later)
+and the exponential density warm-up (25 %, 6.25 %, ... down to the target).
+
+Ratios: fp32 body bytes over the codec's, and the TR 22.874 baseline (the 8-bit model: one byte per
+parameter) over the codec's. Accuracy: the final model on the full 10,000-image test set, in
+percentage points against ``none``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rich.console import Console
+
+from bench.common import parser, save, table
+from bench.fljobs import final_accuracy, run_job, stack
+from flcore.models import build_model, count_params
+
+console = Console(width=160)
+VARIANTS: tuple[tuple[str, str, float | None], ...] = (
+    ("none", "none", None),
+    ("int8", "int8", None),
+    ("topk 1%", "topk", 0.01),
+    ("topk 0.1%", "topk", 0.001),
+)
+
+
+def spec(cfg: dict[str, Any], codec: str, density: float | None) -> dict[str, Any]:
+    return {
+        "model": "smallcnn",
+        "rounds": cfg["rounds"],
+        "ues_per_round": cfg["ues"],
+        "selection": "all",
+        "local_steps": cfg["local_steps"],
+        "batch_size": 32,
+        "lr": 0.05,
+        "seed": cfg["seed"],
+        "codec": codec,
+        "density": density,
+        "deadline": {"mode": "fixed", "seconds": 120},
+        "eval_every": cfg["eval_every"],
+        "eval_samples": 2000,
+        "qos_boost": False,
+    }
+
+
+def main() -> None:
+    args = parser("compression", __doc__).parse_args()
+    cfg: dict[str, Any] = {"ues": 10, "rounds": 30, "local_steps": 25, "eval_every": 5, "seed": 0}
+    if args.quick:
+        cfg.update(ues=4, rounds=3, local_steps=10, eval_every=3)
+    params = count_params(build_model("smallcnn"))
+    fp32, tr8 = 4 * params, params
+    results: dict[str, dict[str, Any]] = {}
+    with stack(cfg["ues"], processes=2, seed=cfg["seed"], workers=1, pace=False) as st:
+        for name, codec, density in VARIANTS:
+            console.print(f"[bold]{name}[/bold]: {cfg['rounds']} rounds, {cfg['ues']} UEs")
+            rounds = run_job(st, spec(cfg, codec, density))["rounds"]
+            per_round = [sum(u["bytes_ul"] or 0 for u in r["ues"]) for r in rounds]
+            per_update = [u["bytes_ul"] for r in rounds for u in r["ues"] if u.get("bytes_ul")]
+            late = statistics.mean(per_update[-cfg["ues"] :])  # after the topk warm-up
+            results[name] = {
+                "codec": codec,
+                "density": density,
+                "ul_bytes_per_round": statistics.mean(per_round),
+                "ul_bytes_per_update": statistics.mean(per_update),
+                "ul_bytes_per_update_last_round": late,
+                "ratio_vs_fp32": fp32 / late,
+                "ratio_vs_8bit": tr8 / late,
+                "final_accuracy": final_accuracy(rounds),
+                "accuracy_curve": [
+                    (r["round"], r["accuracy"]) for r in rounds if r.get("accuracy") is not None
+                ],
+            }
+    base = results["none"]["final_accuracy"] or 0.0
+    for r in results.values():
+        r["accuracy_change_pp"] = ((r["final_accuracy"] or 0.0) - base) * 100
+    cols = [
+        "codec",
+        "UL bytes/round",
+        "bytes/update (last)",
+        "vs fp32",
+        "vs 8-bit (TR)",
+        "final acc %",
+        "vs none pp",
+    ]
+    rows = [
+        [
+            name,
+            r["ul_bytes_per_round"],
+            r["ul_bytes_per_update_last_round"],
+            r["ratio_vs_fp32"],
+            r["ratio_vs_8bit"],
+            (r["final_accuracy"] or 0) * 100,
+            r["accuracy_change_pp"],
+        ]
+        for name, r in results.items()
+    ]
+    title = (
+        f"compression: {cfg['ues']} UEs, {cfg['rounds']} rounds x {cfg['local_steps']} local steps, "
+        f"SmallCNN ({params} parameters)"
+    )
+    console.print(table(title, cols, rows))
+    save("compression", {"config": cfg, "quick": args.quick, "params": params, "results": results})
+
+
+if __name__ == "__main__":
+    main()
