@@ -68,4 +68,6 @@ class Task(BaseModel):
     deadline_s: float = Field(description="seconds from dispatch until the upload must be complete")
     deadline_at: float = Field(description="the deadline as Unix time")
     timeline: str = "sync"
-    downlink: str = Field(default="full", description="full, or int8/topk: ask for a delta from the held version")
+    downlink: str = Field(
+        default="full", description="full, or int8/topk: ask for a delta from the held version"
+    )
