@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 import httpx
+
 from flcore.pacing import Pacer
 
 log = logging.getLogger("ue_agent.link")
