@@ -82,8 +82,9 @@ def volumes(job: JobState, model: GlobalModel) -> Volumes:
     else:
         delta = full
     if spec.codec == "topk":
-        floor = encoded_size(ms, codec="topk", density=min(spec.density or 1.0, TOPK_FLOOR_DENSITY))
-        cap = encoded_size(ms, codec="topk", density=spec.density) if spec.density else None
+        v = spec.topk_values
+        floor = encoded_size(ms, codec="topk", density=min(spec.density or 1.0, TOPK_FLOOR_DENSITY), values=v)
+        cap = encoded_size(ms, codec="topk", density=spec.density, values=v) if spec.density else None
         return Volumes(floor, full, min(delta, full), cap, floor)
     dense = encoded_size(ms, codec=spec.codec)
     return Volumes(dense, full, min(delta, full), dense, dense)

@@ -121,6 +121,7 @@ class ActiveRound:
             seed=spec.seed,
             codec=spec.codec,
             density=spec.density,
+            topk_values=spec.topk_values,
             byte_budget=self.choices[gpsi].byte_budget,
             deadline_s=self.deadline_s,
             deadline_at=self.started_wall + self.deadline_s,

@@ -100,7 +100,7 @@ def main() -> None:
         "dl_bps": 1e9,
     }
     if args.quick:
-        cfg.update(rounds=10, eval_every=5)
+        cfg.update(rounds=6, eval_every=3)
     results: dict[str, dict[str, Any]] = {}
     raw: dict[str, Any] = {}
     for mode in MODES:

@@ -64,6 +64,7 @@ class Task(BaseModel):
     seed: int
     codec: str
     density: float | None = None
+    topk_values: str = "f32"
     byte_budget: int | None = None
     deadline_s: float = Field(description="seconds from dispatch until the upload must be complete")
     deadline_at: float = Field(description="the deadline as Unix time")

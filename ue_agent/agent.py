@@ -75,6 +75,7 @@ class UeAgent:
     model_name: str | None = None
     held: HeldModel = field(default_factory=HeldModel)
     enc_state: EncoderState = field(default_factory=EncoderState)
+    enc_job: str | None = None
     # the last task taken; its dispatch time (deadline_at) tells a re-opened iteration apart
     # (a standby coordinator re-runs the iteration that was open when the old one died)
     last_round: tuple[str, int, float] | None = None
@@ -275,6 +276,9 @@ class UeAgent:
 
     async def report(self, task: Task, trained: Trained, *, dl_s: float, wall0: float) -> str | None:
         """Encode within the byte budget (in a worker thread: the executor keeps training) and upload."""
+        if self.enc_job != task.job_id:
+            # topk's residuals and warm-up belong to one job's model: a new job starts afresh
+            self.enc_state, self.enc_job = EncoderState(), task.job_id
         try:
             body = await asyncio.to_thread(
                 encode,
@@ -283,6 +287,7 @@ class UeAgent:
                 byte_budget=task.byte_budget,
                 density=task.density,
                 state=self.enc_state,
+                **({"values": task.topk_values} if task.codec == "topk" else {}),
             )
         except CodecError as exc:
             log.warning("%s: iteration %d: no update fits the budget: %s", self.gpsi, task.round, exc)

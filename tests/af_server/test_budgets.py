@@ -93,3 +93,47 @@ def test_topk_volumes_a_floor_for_selection_and_the_density_cap() -> None:
     )
     assert dense.ul_bytes == dense.ul_cap == encoded_size(model.spec, codec="int8")
     assert dense.dl_delta < dense.dl_full / 3
+
+
+async def test_nef_down_selection_falls_back_to_random_with_the_fallback_deadline(redis_url: str) -> None:
+    import random
+    import time
+    import uuid
+
+    import redis.asyncio as aioredis
+    from prometheus_client import CollectorRegistry
+
+    from af_server.metrics import Metrics
+    from af_server.nef_client import NefClient
+    from af_server.planner import Planner
+    from af_server.settings import AfSettings
+    from af_server.store import Store
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    store = Store(client, f"fl5gtest-{uuid.uuid4().hex[:8]}")
+    for i in range(4):
+        await store.put_ue(
+            f"msisdn-91000000000{i}", {"num_samples": 100, "seconds_per_step": 0.05, "last_seen": time.time()}
+        )
+    metrics = Metrics(CollectorRegistry(), [1.0])
+    nef = NefClient("http://127.0.0.1:1", af_id="fl5g-af", client_id=None, client_secret=None, timeout_s=1.0)
+    planner = Planner(AfSettings(dev_mode=True), store, metrics, nef)
+    model = GlobalModel.fresh("j", "smallcnn", 0)
+    spec = JobSpec(selection="deadline", ues_per_round=2, local_steps=10)
+    try:
+        plan = await planner.plan(
+            JobState(id="j", spec=spec, created_at=0, updated_at=0),
+            model,
+            random.Random(0),
+            aggregation_s=0.0,
+            incumbents=set(),
+        )
+    finally:
+        await nef.aclose()
+        await client.delete(*[k async for k in client.scan_iter(f"{store.p}:*")])
+        await client.aclose()
+    assert plan.degraded and plan.policy == "random" and plan.expected_on_time is None
+    assert len(plan.choices) == 2 and all(c.reason == "random sample" for c in plan.choices)
+    # no link data: compute (10 x 0.05 s) x 2 + 1 s, times the default slack 1.5
+    assert plan.deadline_s == pytest.approx((0.5 * 2 + 1.0) * 1.5)
+    assert metrics.nef_degraded._value.get() == 1  # type: ignore[attr-defined]
