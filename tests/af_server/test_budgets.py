@@ -136,4 +136,4 @@ async def test_nef_down_selection_falls_back_to_random_with_the_fallback_deadlin
     assert len(plan.choices) == 2 and all(c.reason == "random sample" for c in plan.choices)
     # no link data: compute (10 x 0.05 s) x 2 + 1 s, times the default slack 1.5
     assert plan.deadline_s == pytest.approx((0.5 * 2 + 1.0) * 1.5)
-    assert metrics.nef_degraded._value.get() == 1  # type: ignore[attr-defined]
+    assert metrics.nef_degraded._value.get() == 1

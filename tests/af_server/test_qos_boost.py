@@ -29,6 +29,12 @@ def candidate(gpsi: str, ul_mbps: float, cell: str) -> Candidate:
     return Candidate(gpsi, 100, 0.01, prediction=p, cell_id=cell)
 
 
+def qos(c: UeChoice) -> dict[str, Any]:
+    status = c.nef["qos"]
+    assert isinstance(status, dict)
+    return status
+
+
 async def sessions(nef: Nef) -> list[dict[str, Any]]:
     r = await nef.client.get(QOS)
     assert r.status_code == 200
@@ -60,8 +66,8 @@ async def test_boost_asked_for_the_ues_that_can_use_it_and_released_after(env: A
     assert set(live) == {FAST, OTHER}
     assert live[FAST]["qosReference"] == "fl-dl-boost" and live[FAST]["qosDuration"] == 30
     assert live[FAST]["notificationDestination"] == nef.cb("qos/job1")
-    assert choices[0].nef["qos"]["status"] == "requested"
-    assert choices[1].nef["qos"]["status"] == "not_requested"  # 1 Mbit/s cannot carry a 10 Mbit/s GBR
+    assert qos(choices[0])["status"] == "requested"
+    assert qos(choices[1])["status"] == "not_requested"  # 1 Mbit/s cannot carry a 10 Mbit/s GBR
     # the NEF confirms the grant: the status the UE's record carries follows
     await nef.receiver.wait(
         lambda p, b: p == "/cb/qos/job1" and any(r["event"] == "QOS_GUARANTEED" for r in b["eventReports"]),
@@ -70,7 +76,7 @@ async def test_boost_asked_for_the_ues_that_can_use_it_and_released_after(env: A
     for _, body in nef.receiver.received:
         drops, releases = net.interpret("qos", body)
         assert drops == [] and releases == []
-    assert choices[0].nef["qos"]["status"] == "guaranteed"
+    assert qos(choices[0])["status"] == "guaranteed"
 
     # chosen again while the session still covers the window: the same session, no new one
     again = [UeChoice(gpsi=FAST, reason="test")]
@@ -81,7 +87,7 @@ async def test_boost_asked_for_the_ues_that_can_use_it_and_released_after(env: A
     assert [s["gpsi"] for s in await sessions(nef)] == [FAST]
     await net.release("job1")
     assert await sessions(nef) == []
-    assert choices[0].nef["qos"]["released"] is True
+    assert qos(choices[0])["released"] is True
 
 
 async def test_a_cell_gets_only_the_boosts_it_can_carry(env: Any) -> None:
@@ -90,7 +96,7 @@ async def test_a_cell_gets_only_the_boosts_it_can_carry(env: Any) -> None:
     cands = {g: candidate(g, 15, "A") for g in (FAST, SLOW)}
     choices = [UeChoice(gpsi=g, reason="test") for g in cands]
     await net.boost("job2", choices, cands, window_s=30)
-    assert [c.nef["qos"]["status"] for c in choices] == ["requested", "not_requested"]
+    assert [qos(c)["status"] for c in choices] == ["requested", "not_requested"]
     assert len(await sessions(nef)) == 1
     await net.close()
     assert await sessions(nef) == []

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from af_server.schemas import UeChoice
 from af_server.selection import (
     Candidate,
     Plan,
@@ -46,7 +47,7 @@ def ue(
     )
 
 
-def names(sel_choices: list) -> list[str]:
+def names(sel_choices: list[UeChoice]) -> list[str]:
     return [c.gpsi.removeprefix("msisdn-9100000") for c in sel_choices]
 
 

@@ -6,6 +6,8 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +27,7 @@ OP = {"Authorization": f"Bearer {WRITE}"}
 
 
 @pytest.fixture
-def af(redis_url: str, tmp_path) -> Iterator[str]:
+def af(redis_url: str, tmp_path: Path) -> Iterator[str]:
     settings = AfSettings(
         redis_url=redis_url,
         redis_prefix=f"fl5gtest-{uuid.uuid4().hex[:8]}",
@@ -46,7 +48,7 @@ async def register(c: httpx.AsyncClient, gpsi: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-async def task_of(c: httpx.AsyncClient, ue: dict[str, str], after: int = -1) -> dict:
+async def task_of(c: httpx.AsyncClient, ue: dict[str, str], after: int = -1) -> dict[str, Any]:
     for _ in range(40):
         r = await c.get("/af/v1/ue/task", params={"wait": 2}, headers=ue)
         if r.status_code == 200 and r.json()["round"] > after:
@@ -56,7 +58,7 @@ async def task_of(c: httpx.AsyncClient, ue: dict[str, str], after: int = -1) -> 
 
 
 async def model_of(
-    c: httpx.AsyncClient, ue: dict[str, str], task: dict
+    c: httpx.AsyncClient, ue: dict[str, str], task: dict[str, Any]
 ) -> tuple[dict[str, torch.Tensor], int]:
     r = await c.get(task["model_url"], headers=ue)
     assert r.status_code == 200, r.text
@@ -67,7 +69,7 @@ def update_of(state: dict[str, torch.Tensor], value: float) -> dict[str, torch.T
     return {k: torch.full_like(v, value) for k, v in state.items() if v.is_floating_point()}
 
 
-async def rounds_of(c: httpx.AsyncClient, job: str, n: int) -> list[dict]:
+async def rounds_of(c: httpx.AsyncClient, job: str, n: int) -> list[dict[str, Any]]:
     for _ in range(200):
         j = (await c.get(f"/af/v1/jobs/{job}", headers=OP)).json()
         rounds = (await c.get(f"/af/v1/jobs/{job}/rounds", headers=OP)).json()

@@ -129,17 +129,17 @@ def test_the_held_copy_follows_the_afs_broadcast_copy(codec: str, tol: float) ->
     t = task(0, 0).model_copy(update={"downlink": codec})
     held.take(t, af.wire(), {"Fl5g-Model-Version": "0", "etag": af.etag})
     gen = torch.Generator().manual_seed(0)
-    for v in range(1, 4):
+    for version in range(1, 4):
         with torch.no_grad():
             for p in af.module.parameters():
                 p.add_(torch.randn(p.shape, generator=gen) * 0.01)
         af.bump()
-        t = task(v, v).model_copy(update={"downlink": codec})
+        t = task(version, version).model_copy(update={"downlink": codec})
         params, _ = held.request(t)
-        assert params == {"base": str(v - 1), "codec": codec}
+        assert params == {"base": str(version - 1), "codec": codec}
         body = af.delta(int(params["base"]), codec, 0.05)
         assert body is not None and len(body) < len(af.wire()) / 3
-        assert held.take(t, body, {"Fl5g-Model-Version": str(v), "Fl5g-Delta-Base": params["base"]})
+        assert held.take(t, body, {"Fl5g-Model-Version": str(version), "Fl5g-Delta-Base": params["base"]})
     assert held.state is not None
     chain = next(iter(af._chains.values()))
     copy = chain.copies[3]
