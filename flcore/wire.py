@@ -39,11 +39,6 @@ def iter_chunks(data: bytes | bytearray | memoryview, chunk: int = CHUNK) -> Ite
         yield mv[i : i + chunk]
 
 
-async def aiter_chunks(data: bytes | bytearray | memoryview, chunk: int = CHUNK) -> AsyncIterator[memoryview]:
-    for piece in iter_chunks(data, chunk):
-        yield piece
-
-
 def parse_content_length(value: str | None, *, limit: int) -> int:
     """The declared body size, refused when absent (411), malformed (400) or above ``limit`` (413)."""
     if value is None:

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import cast
 
 import httpx
 import torch
@@ -33,7 +34,7 @@ from flcore import protocol as proto
 from flcore.codecs import CodecError, EncoderState, encode
 from flcore.data import ImageSet
 from flcore.models import build_model, float_state
-from flcore.pacing import Pacer
+from flcore.pacing import paced_chunks
 from flcore.protocol import Task
 from flcore.training import TrainResult, batch_rng, delta, train_local
 from flcore.wire import CHUNK, SAFETENSORS
@@ -315,7 +316,9 @@ class UeAgent:
                 proto.BASE_VERSION: str(trained.base_version),
                 proto.ENERGY_JOULES: f"{ul_joules_estimate:.4f}",
             }
-            r = await self.af.post(task.upload_url, content=_paced(body, pacer), headers=headers)
+            # memoryview slices: httpx sends them without a copy (its annotation says bytes)
+            chunks = cast(AsyncIterator[bytes], paced_chunks(body, pacer=pacer))
+            r = await self.af.post(task.upload_url, content=chunks, headers=headers)
         ul_s = time.monotonic() - t0
         total_j = self.energy.iteration_joules(
             compute_s=trained.result.seconds, ul_s=ul_s, dl_s=dl_s, wall_s=time.monotonic() - wall0
@@ -340,16 +343,6 @@ class UeAgent:
 
 
 PACED_CHUNK = 64 * 1024  # small enough that pacing at tens of Mbit/s stays smooth
-
-
-async def _paced(body: bytes, pacer: Pacer | None) -> AsyncIterator[bytes]:
-    mv = memoryview(body)
-    step = CHUNK if pacer is None else PACED_CHUNK
-    for i in range(0, len(mv), step):
-        piece = mv[i : i + step]
-        if pacer is not None:
-            await pacer.wait(len(piece))
-        yield piece  # type: ignore[misc]  # a memoryview: httpx sends it without a copy
 
 
 def measure_seconds_per_step(data: ImageSet, model_name: str = "smallcnn", steps: int = 5) -> float:
