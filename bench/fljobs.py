@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,8 +10,6 @@ from typing import Any
 import httpx
 
 from fl5g.launcher import Stack
-
-TERMINAL = ("completed", "failed", "stopped")
 
 
 @contextmanager
@@ -34,22 +31,12 @@ def stack(
 
 
 def run_job(st: Stack, spec: dict[str, Any], *, timeout_s: float = 900) -> dict[str, Any]:
-    """Create the job, wait for its end (polling the operator API), return job and round records."""
-    with st.operator() as op:
-        job = op.post("/af/v1/jobs", json=spec).raise_for_status().json()
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            job = op.get(f"/af/v1/jobs/{job['id']}").raise_for_status().json()
-            if job["status"] in TERMINAL:
-                break
-            time.sleep(0.5)  # polling the operator API for the job's end
-        else:
-            op.post(f"/af/v1/jobs/{job['id']}/stop")
-            raise TimeoutError(f"job {job['id']} did not finish in {timeout_s}s")
-        rounds = op.get(f"/af/v1/jobs/{job['id']}/rounds").raise_for_status().json()
+    """The job's records; a job that did not complete is an error here."""
+    res = st.run_job(spec, timeout_s=timeout_s)
+    job = res["job"]
     if job["status"] != "completed":
         raise RuntimeError(f"job {job['id']} {job['status']}: {job.get('detail')}")
-    return {"job": job, "rounds": rounds}
+    return res
 
 
 def override(st: Stack, gpsi: str, **fields: Any) -> None:

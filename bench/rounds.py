@@ -86,15 +86,8 @@ def system(cfg: dict[str, Any]) -> list[dict[str, float]]:
         ues=cfg["ues"], ue_processes=cfg["workers"], alpha=cfg["alpha"], seed=cfg["seed"], pace=False
     ) as stack:
         stack.wait_ues_registered()
-        with stack.operator() as op:
-            job = op.post("/af/v1/jobs", json=spec).raise_for_status().json()
-            end = time.monotonic() + 1800
-            while time.monotonic() < end:
-                state = op.get(f"/af/v1/jobs/{job['id']}").raise_for_status().json()
-                if state["status"] in ("completed", "failed", "stopped"):
-                    break
-                time.sleep(0.5)  # polling the operator API for the job's end
-            rounds = op.get(f"/af/v1/jobs/{job['id']}/rounds").raise_for_status().json()
+        res = stack.run_job(spec, timeout_s=1800)
+    job, rounds = res["job"], res["rounds"]
     # wall time between round ends (the first from the job's creation): selection, NEF queries,
     # dispatch and the UEs' polling count, not only the AF's dispatch-to-publish span
     rows, prev = [], job["created_at"]

@@ -3,44 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from fl5g.launcher import Stack
 
-TERMINAL = ("completed", "stopped", "failed")
-
 
 def run_job(stack: Stack, spec: dict[str, Any], console: Console, timeout_s: float = 3600) -> dict[str, Any]:
-    """Create the job, follow it to its end, and return job + rounds."""
-    with stack.operator() as op:
-        r = op.post("/af/v1/jobs", json=spec)
-        if r.status_code != 201:
-            raise RuntimeError(f"job refused: {r.status_code} {r.text}")
-        job = r.json()
-        jid = job["id"]
-        end = time.monotonic() + timeout_s
-        rounds: list[dict[str, Any]] = []
-        with Live(
-            _progress(job, rounds, spec), console=console, refresh_per_second=4, transient=True
-        ) as live:
-            while time.monotonic() < end:
-                job = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
-                rounds = op.get(f"/af/v1/jobs/{jid}/rounds").raise_for_status().json()
-                live.update(_progress(job, rounds, spec))
-                if job["status"] in TERMINAL:
-                    break
-                time.sleep(0.5)  # refresh period of the display
-            else:
-                op.post(f"/af/v1/jobs/{jid}/stop")
-                raise TimeoutError(f"job {jid} did not finish in {timeout_s}s")
-        return {"job": job, "rounds": rounds}
+    """Run the job with a live table of its rounds; returns job + rounds."""
+    with Live(_progress({}, [], spec), console=console, refresh_per_second=4, transient=True) as live:
+        return stack.run_job(
+            spec, timeout_s=timeout_s, on_poll=lambda job, rounds: live.update(_progress(job, rounds, spec))
+        )
 
 
 def _progress(
@@ -131,7 +109,3 @@ def plot_report(report_path: Path) -> Path | None:
 
 def final_table(result: dict[str, Any]) -> Table:
     return _progress(result["job"], result["rounds"], {"rounds": result["job"]["spec"]["rounds"]}, last=None)
-
-
-def fetch_metrics(url: str) -> str:
-    return httpx.get(f"{url}/metrics", timeout=5).text

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,8 @@ from typing import Any
 import httpx
 
 from ue_agent.settings import gpsi_for
+
+TERMINAL = ("completed", "stopped", "failed")
 
 
 def free_port() -> int:
@@ -220,6 +223,41 @@ class Stack:
                 return
             time.sleep(0.2)  # polling the UE processes, bounded by timeout
         raise TimeoutError(f"not all {self.ues} UEs registered within {timeout}s")
+
+    def run_job(
+        self,
+        spec: dict[str, Any],
+        *,
+        timeout_s: float = 3600,
+        on_poll: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
+        poll_s: float = 0.5,
+    ) -> dict[str, Any]:
+        """Create a job through the operator API and follow it to its end: ``{"job", "rounds"}``.
+
+        ``on_poll(job, rounds)`` sees every poll (a live display); a job that outlives ``timeout_s``
+        is stopped and raises TimeoutError.
+        """
+        with self.operator() as op:
+            r = op.post("/af/v1/jobs", json=spec)
+            if r.status_code != 201:
+                raise RuntimeError(f"job refused: {r.status_code} {r.text}")
+            job: dict[str, Any] = r.json()
+            jid = job["id"]
+            rounds: list[dict[str, Any]] = []
+            end = time.monotonic() + timeout_s
+            while time.monotonic() < end:
+                job = op.get(f"/af/v1/jobs/{jid}").raise_for_status().json()
+                if on_poll is not None:
+                    rounds = op.get(f"/af/v1/jobs/{jid}/rounds").raise_for_status().json()
+                    on_poll(job, rounds)
+                if job["status"] in TERMINAL:
+                    break
+                time.sleep(poll_s)  # polling the operator API, bounded by timeout_s
+            else:
+                op.post(f"/af/v1/jobs/{jid}/stop")
+                raise TimeoutError(f"job {jid} did not finish in {timeout_s}s")
+            rounds = op.get(f"/af/v1/jobs/{jid}/rounds").raise_for_status().json()
+        return {"job": job, "rounds": rounds}
 
     def operator(self) -> httpx.Client:
         return httpx.Client(

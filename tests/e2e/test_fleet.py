@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -20,15 +19,8 @@ def test_200_fleet_ues_run_five_rounds(redis_url):
     env = {"AF_REDIS_PREFIX": f"fleet-{os.getpid()}"}
     with Stack(ues=200, ue_processes=2, redis_url=redis_url, extra_env=env) as stack:
         stack.wait_ues_registered(timeout=240)
-        with stack.operator() as op:
-            job = op.post("/af/v1/jobs", json=spec).raise_for_status().json()
-            end = time.monotonic() + 240
-            while time.monotonic() < end:
-                state = op.get(f"/af/v1/jobs/{job['id']}").raise_for_status().json()
-                if state["status"] in ("completed", "failed", "stopped"):
-                    break
-                time.sleep(0.5)  # polling the operator API for the job's end, bounded
-            rounds = op.get(f"/af/v1/jobs/{job['id']}/rounds").raise_for_status().json()
+        res = stack.run_job(spec, timeout_s=240)
+    state, rounds = res["job"], res["rounds"]
     assert state["status"] == "completed", state
     assert [r["round"] for r in rounds] == list(range(5))
     chosen = {g for r in rounds for g in r["selected"]}
