@@ -39,6 +39,7 @@ from af_server.netctl import NetworkControl
 from af_server.planner import Planner
 from af_server.rounds import ActiveRound, Collection
 from af_server.schemas import JobSpec, JobState, RoundRecord, Task, UeChoice, UeRecord
+from af_server.selection import calibrated_ratio
 from af_server.settings import AfSettings
 from af_server.store import Store
 from af_server.uploads import Upload, accept, find_round
@@ -296,6 +297,7 @@ class Coordinator:
             policy=plan.policy,
             nef_degraded=plan.degraded,
             expected_on_time=plan.expected_on_time,
+            over_energy_cap=plan.over_energy_cap,
         )
         for rec in collect.records.values():
             rec.deadline_s = plan.deadline_s  # updates that came early count against this deadline
@@ -386,6 +388,7 @@ class Coordinator:
             selection_policy=rnd.policy,
             timeline=spec.timeline,
             expected_on_time=rnd.expected_on_time,
+            over_energy_cap=rnd.over_energy_cap,
             nef_degraded=rnd.nef_degraded,
         )
         job.rounds_done = rnd.round_no + 1
@@ -526,7 +529,8 @@ def _save(directory: Path, job_id: str, version: int, wire: bytes) -> Path:
 
 
 def _measured(rec: UeRecord, row: Mapping[str, Any], steps: int) -> dict[str, object]:
-    """What an update taught about its UE: compute speed (mean and variance per step) and loss."""
+    """What an update taught about its UE: compute speed (mean and variance per step), loss, how its
+    reported energy compares with the prediction, and its overhead beyond the NEF's predictions."""
     out: dict[str, object] = {}
     if rec.compute_s and steps:
         prev = row.get("seconds_per_step")
@@ -539,6 +543,10 @@ def _measured(rec: UeRecord, row: Mapping[str, Any], steps: int) -> dict[str, ob
         out |= {"seconds_per_step": mean, "step_var_s2": var}
     if rec.train_loss is not None:
         out["last_loss"] = rec.train_loss
+    if rec.outcome in ("on_time", "late") and rec.energy_j is not None and rec.predicted_energy_j:
+        # what the UE reported against what was predicted for it: calibrates its next predictions
+        ratio = float(row.get("energy_ratio", 1.0))
+        out["energy_ratio"] = calibrated_ratio(ratio, rec.energy_j, rec.predicted_energy_j)
     known = (rec.arrival_s, rec.compute_s, rec.predicted_dl_s, rec.predicted_ul_s)
     if rec.outcome in ("on_time", "late") and all(x is not None for x in known) and rec.staleness == 0:
         # how far the exchange departed from the NEF's transfer predictions and the measured compute

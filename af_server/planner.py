@@ -5,14 +5,16 @@ The NEF is read through its 3GPP northbound APIs only (``af_server.nef_client``)
 transfer times of this iteration's volumes (``3gpp-analyticsexposure`` ``E2E_DATA_VOL_TRANS_TIME``)
 and each UE's serving cell (``3gpp-monitoring-event`` one-time ``LOCATION_REPORTING``; the cell's
 tracking area tells FR2 small cells from the FR1 layer, ``AfSettings.fr2_tacs``). When the NEF cannot
-be reached, ``deadline`` and ``utility`` fall back to ``random`` with the fallback deadline, and the
-round says so (``nef_degraded``, metric ``flaf_nef_degraded``).
+be reached, ``deadline``, ``utility`` and ``energy`` fall back to ``random`` with the fallback
+deadline (a job's ``max_energy_j`` then weighs the training energy alone), and the round says so
+(``nef_degraded``, metric ``flaf_nef_degraded``).
 
 Deadlines:
 
-- ``sync``, fixed: the job's seconds. Derived: for ``deadline``/``utility`` the TR timeline of the
-  slowest chosen UE (compute + 2 x its TR budget); for ``random``/``all`` the slowest chosen UE's
-  predicted download + compute + upload; without NEF data, compute x 2 + 1 s. All times ``slack``.
+- ``sync``, fixed: the job's seconds. Derived: for ``deadline``/``utility``/``energy`` the TR
+  timeline of the slowest chosen UE (compute + 2 x its TR budget); for ``random``/``all`` the slowest
+  chosen UE's predicted download + compute + upload; without NEF data, compute x 2 + 1 s. All times
+  ``slack``.
 - ``realtime``: the job's fixed seconds, or C x ``slack`` + the TR budget of C, with C the slowest
   compute time per iteration among the chosen and due UEs: the update an iteration collects was being
   computed when it opened and must then be uploaded. It closes earlier once every update it collects
@@ -42,11 +44,15 @@ from af_server.selection import Candidate, Plan, Prediction, Selection, select
 from af_server.settings import AfSettings
 from af_server.store import Store
 from flcore.codecs import encoded_size
+from flcore.energy import EnergyModel
+from flcore.protocol import EnergyProfile
 from flcore.timeline import derive_budget
 
 log = logging.getLogger("af_server.planner")
 
 DEFAULT_STEP_S = 0.02
+INFORMED = ("deadline", "utility", "energy")
+"""The policies that need the NEF's predictions (the others sample without them)."""
 TOPK_FLOOR_DENSITY = 0.001
 """topk: the least useful upload; selection asks whether a UE can send at least this much in time."""
 
@@ -59,6 +65,7 @@ class RoundPlan:
     degraded: bool
     expected_on_time: float | None
     candidates: dict[str, Candidate]
+    over_energy_cap: dict[str, float | None]
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,8 @@ class Planner:
                 last_loss=r.get("last_loss"),
                 times_selected=int(r.get("times_selected", 0)),
                 incumbent=g in incumbents,
+                energy=_energy_model(r.get("energy_profile")),
+                energy_ratio=float(r.get("energy_ratio", 1.0)),
             )
             for g, r in active.items()
         ]
@@ -230,7 +239,7 @@ class Planner:
             if c.prediction is not None and c.incumbent and vol.dl_delta < vol.dl_full:
                 c.prediction = c.prediction.with_bytes(dl_bytes=vol.dl_delta)
         policy = spec.selection
-        if degraded and policy in ("deadline", "utility"):
+        if degraded and policy in INFORMED:
             policy = "random"  # documented fallback: without NEF data, sample and use the fallback deadline
         fixed = spec.deadline.seconds if spec.deadline.mode == "fixed" else None
         plan = Plan(
@@ -240,13 +249,20 @@ class Planner:
             deadline_s=fixed if spec.timeline == "sync" else None,
             aggregation_s=aggregation_s,
             p_target=spec.p_target,
+            max_energy_j=spec.max_energy_j,
         )
         sel = select(policy, cands, plan, rng)
         by_id = {c.gpsi: c for c in cands}
         self._byte_budgets(sel, by_id, plan, vol, job)
         deadline = self._deadline(job, policy, plan, sel, by_id, due, fixed, aggregation_s)
         return RoundPlan(
-            sel.choices, deadline, policy, degraded, sel.expected_on_time if not degraded else None, by_id
+            sel.choices,
+            deadline,
+            policy,
+            degraded,
+            sel.expected_on_time if not degraded else None,
+            by_id,
+            sel.over_energy_cap,
         )
 
     @staticmethod
@@ -288,7 +304,7 @@ class Planner:
             )
         elif fixed is not None:
             deadline = fixed
-        elif sel.deadline_s is not None and policy in ("deadline", "utility") and chosen:
+        elif sel.deadline_s is not None and policy in INFORMED and chosen:
             deadline = sel.deadline_s * d.slack
         else:
             totals = [
@@ -302,6 +318,13 @@ class Planner:
                 slowest = compute * 2 + 1.0  # no link data: compute time plus a fixed transfer allowance
             deadline = slowest * d.slack
         return min(max(deadline, d.min_seconds), d.max_seconds)
+
+
+def _energy_model(raw: object) -> EnergyModel | None:
+    """The device profile the UE registered (validated then), as the model to predict with."""
+    if not isinstance(raw, dict):
+        return None
+    return EnergyProfile.model_validate(raw).model()
 
 
 def _median(xs: list[float]) -> float:

@@ -58,6 +58,7 @@ class ActiveRound:
     ahead: Collection | None = None
     nef_degraded: bool = False
     expected_on_time: float | None = None
+    over_energy_cap: dict[str, float | None] = field(default_factory=dict)
     started_wall: float = field(default_factory=time.time)
     started_mono: float = field(default_factory=time.monotonic)
     dispatched: set[str] = field(default_factory=set)
@@ -153,6 +154,7 @@ class ActiveRound:
             deadline_s=self.deadline_s,
             budget_s=choice.budget_s,
             p_on_time=choice.p_on_time,
+            predicted_energy_j=choice.predicted_energy_j,
             byte_budget=choice.byte_budget,
             nef=choice.nef,
             selected_round=c.task_round,

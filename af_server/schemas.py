@@ -40,7 +40,15 @@ class JobSpec(Strict):
     batch_size: int = Field(default=32, ge=1, le=4096)
     lr: float = Field(default=0.05, gt=0, le=10)
     deadline: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
-    selection: Literal["random", "deadline", "utility", "all"] = "deadline"
+    selection: Literal["random", "deadline", "utility", "energy", "all"] = "deadline"
+    max_energy_j: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="per-UE cap on the predicted joules of one iteration: UEs above it (or without an "
+        "energy profile) are not chosen",
+    )
     timeline: Literal["sync", "realtime"] = "sync"
     codec: Literal["none", "int8", "topk"] = "none"
     density: float | None = Field(
@@ -87,6 +95,9 @@ class UeChoice(BaseModel):
     predicted_ul_s: float | None = None
     p_on_time: float | None = None
     budget_s: float | None = Field(default=None, description="transfer budget per direction (s)")
+    predicted_energy_j: float | None = Field(
+        default=None, description="predicted joules of the iteration (training, download, upload)"
+    )
     nef: dict[str, object] = Field(default_factory=dict, description="the NEF data the choice used")
     byte_budget: int | None = None
 
@@ -114,7 +125,10 @@ class UeRecord(BaseModel):
     base_version: int | None = Field(default=None, description="model version the update was computed on")
     staleness: int | None = Field(default=None, description="iteration's base version - base_version: 0 or 1")
     selected_round: int | None = Field(default=None, description="the iteration that chose the UE")
-    energy_j: float | None = None
+    predicted_energy_j: float | None = Field(
+        default=None, description="what the AF predicted the iteration would cost the UE (J)"
+    )
+    energy_j: float | None = Field(default=None, description="what the UE reported (Fl5g-Energy-Joules)")
     detail: str | None = None
     nef: dict[str, object] = Field(default_factory=dict)
 
@@ -135,6 +149,10 @@ class RoundRecord(BaseModel):
     selection_policy: str
     timeline: str = "sync"
     expected_on_time: float | None = Field(default=None, description="sum of P(on time) of the selection")
+    over_energy_cap: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="UEs the job's max_energy_j kept out, with their predicted joules (null: no profile)",
+    )
     nef_degraded: bool = False
 
 

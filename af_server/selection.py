@@ -18,6 +18,19 @@ pessimistic). The NEF's confidence (the share of the window the UE is expected c
 the result. UEs that would share a cell share its capacity:
 with m chosen UEs in a cell each one's transfer times are scaled by m (``Plan.share_cells``).
 
+Energy. A UE that declared its device's powers at registration (``flcore.protocol.EnergyProfile``)
+is predicted to spend, in one iteration, train_power_w x compute + ul_power_w x upload time +
+dl_power_w x download time (``flcore.energy.EnergyModel``; idle left out, as in what the UE reports):
+the compute is the one P(on time) uses, the transfer times the NEF's means with the cell shared as
+above, so a UE in poor coverage or a crowded cell costs more radio energy. Without a NEF prediction
+only the training part is counted. Once the UE has reported energies (``Fl5g-Energy-Joules``), the
+prediction is multiplied by ``Candidate.energy_ratio``, an EWMA (in log space) of reported over
+predicted joules (``calibrated_ratio``). With the job's ``max_energy_j``, every policy first leaves out
+the UEs predicted above it alone in their cell, and those without a profile (the round record lists
+them in ``over_energy_cap``); the over-selecting policies also pass over a UE whose joining would push
+it, or a UE already chosen in its cell, above the cap by sharing the cell. ``random`` and ``all`` check
+the cap alone in the cell only.
+
 Policies:
 
 - ``random``: k UEs uniformly at random, no over-selection (the baseline).
@@ -32,8 +45,12 @@ Policies:
   ``epsilon`` of the k slots explores UEs never tried, fastest (highest P(on time)) first; the others
   are taken in a random order weighted by utility (Efraimidis-Spirakis keys), so high-utility UEs
   come first most of the time without starving the rest.
+- ``energy``: the UEs eligible under the ``deadline`` rule, taken in a random order weighted by
+  1 / (predicted joules)^``energy_exponent`` (Efraimidis-Spirakis keys; seeded per round; the
+  pipeline first in ``realtime``): frugal UEs come first most of the time, the others still get
+  their turn, so their partitions are not left out of training. UEs without a profile come last.
 
-Over-selection (``deadline``, ``utility``): UEs are taken in the policy's order until the expected
+Over-selection (``deadline``, ``utility``, ``energy``): UEs are taken in the policy's order until the expected
 number of on-time UEs, sum(P(on time)) over the chosen (each with its cell shared by the chosen UEs
 in it), reaches k; never more than ``max_factor * k``, and a UE that would not raise that sum by
 ``MIN_GAIN`` (it would only crowd its cell) is passed over.
@@ -49,12 +66,16 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from af_server.schemas import UeChoice
+from flcore.energy import EnergyModel
 from flcore.timeline import derive_budget
 
 Timeline = Literal["sync", "realtime"]
 MIN_BUDGET_S = 0.01
 MIN_GAIN = 0.05
 """A UE is only added when it raises the expected number of on-time UEs by at least this much."""
+ENERGY_RATIO_RANGE = (0.25, 4.0)
+"""How far reported energies may move a UE's predictions (a wrong profile, not a rounding)."""
+ENERGY_EWMA = 0.3
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,9 @@ class Candidate:
     band: str | None = None
     incumbent: bool = False
     nef: dict[str, object] = field(default_factory=dict)
+    energy: EnergyModel | None = None
+    energy_ratio: float = 1.0
+    """Reported over predicted joules (EWMA, ``calibrated_ratio``); 1 until the UE has reported."""
 
     def compute_s(self, steps: int) -> float:
         return self.seconds_per_step * steps
@@ -143,6 +167,8 @@ class Plan:
     epsilon: float = 0.2
     alpha: float = 2.0
     share_cells: bool = True
+    max_energy_j: float | None = None
+    energy_exponent: float = 2.0
 
     @property
     def fixed_sync(self) -> bool:
@@ -159,6 +185,8 @@ class Selection:
     expected_on_time: float
     deadline_s: float | None = None
     """The deadline this selection implies when the plan had none (``sync`` derived)."""
+    over_energy_cap: dict[str, float | None] = field(default_factory=dict)
+    """UEs the energy cap left out, with their predicted joules alone in their cell (None: no profile)."""
 
 
 def _phi(limit: float, mean: float, var: float) -> float:
@@ -228,6 +256,7 @@ def _choice(c: Candidate, plan: Plan, reason: str, share: int) -> UeChoice:
         predicted_ul_s=_finite(p.ul_mean_s) if p else None,
         p_on_time=round(p_on_time(c, plan, share), 4) if p else None,
         budget_s=round(budget_s(c, plan), 6),
+        predicted_energy_j=_rounded(predicted_energy_j(c, plan, share)),
         nef=nef,
     )
 
@@ -236,11 +265,48 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _rounded(x: float | None) -> float | None:
+    return round(x, 4) if x is not None and math.isfinite(x) else None
+
+
+def predicted_energy_j(c: Candidate, plan: Plan, share: int = 1) -> float | None:
+    """The UE's predicted joules for one iteration, its cell shared by ``share`` of our transfers;
+    None without a device profile, inf when the NEF predicts it cannot move its bytes."""
+    if c.energy is None:
+        return None
+    ul_s = dl_s = 0.0
+    if c.prediction is not None:
+        q = c.prediction.shared(share)
+        ul_s, dl_s = q.ul_mean_s, q.dl_mean_s
+    if not (math.isfinite(ul_s) and math.isfinite(dl_s)):
+        return math.inf
+    joules = c.energy.iteration_joules(compute_s=c.compute_s(plan.steps), ul_s=ul_s, dl_s=dl_s)
+    return joules * c.energy_ratio
+
+
+def within_energy_cap(c: Candidate, plan: Plan, share: int = 1) -> bool:
+    if plan.max_energy_j is None:
+        return True
+    joules = predicted_energy_j(c, plan, share)
+    return joules is not None and joules <= plan.max_energy_j
+
+
+def calibrated_ratio(ratio: float, reported_j: float, predicted_j: float) -> float:
+    """The UE's next ``energy_ratio`` once it reported ``reported_j`` for an iteration predicted (with
+    ``ratio`` applied) at ``predicted_j``: an EWMA of log(reported / uncalibrated prediction), clamped."""
+    lo, hi = ENERGY_RATIO_RANGE
+    if not (predicted_j > 0 and reported_j > 0 and math.isfinite(reported_j) and math.isfinite(predicted_j)):
+        return ratio
+    observed = math.log(ratio * reported_j / predicted_j)  # reported over the uncalibrated prediction
+    return min(hi, max(lo, math.exp((1 - ENERGY_EWMA) * math.log(ratio) + ENERGY_EWMA * observed)))
+
+
 def _greedy(order: Sequence[Candidate], plan: Plan, *, eligible_p: float | None) -> list[Candidate]:
     """Take UEs in ``order`` until the expected on-time count reaches k (or the cap).
 
     With ``eligible_p``, a UE is skipped when it, or a UE already chosen in its cell, would fall below
-    that probability once the cell is shared by one more of our transfers.
+    that probability once the cell is shared by one more of our transfers; likewise above the plan's
+    energy cap.
     """
     chosen: list[Candidate] = []
     counts: Counter[str | None] = Counter()
@@ -251,10 +317,12 @@ def _greedy(order: Sequence[Candidate], plan: Plan, *, eligible_p: float | None)
         cell = _cell(c, plan)
         trial = counts.copy()
         trial[cell] += 1
+        same = [x for x in chosen if cell is not None and _cell(x, plan) == cell]
         if eligible_p is not None:
-            same = [x for x in chosen if cell is not None and _cell(x, plan) == cell]
             if any(p_on_time(x, plan, _share_of(x, trial, plan)) < eligible_p for x in [c, *same]):
                 continue
+        if not all(within_energy_cap(x, plan, _share_of(x, trial, plan)) for x in [c, *same]):
+            continue  # sharing the cell would keep its radios on longer than the cap allows
         gain = _expected([*chosen, c], plan, trial)
         if gain <= expected + MIN_GAIN:
             continue  # it would only crowd its cell: the UEs there would be late together
@@ -367,16 +435,64 @@ def select_utility(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -
     return _result(chosen, plan, reasons)
 
 
-POLICIES = ("random", "deadline", "utility", "all")
+def select_energy(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    known = [c for c in cands if c.prediction is not None]
+    fits = [c for c in known if p_on_time(c, plan) >= plan.p_target]
+    joules = {c.gpsi: predicted_energy_j(c, plan) for c in fits}
+
+    def key(c: Candidate) -> float:
+        # Efraimidis-Spirakis with weight joules^-exponent: log(u) / weight, the largest first
+        j = joules[c.gpsi]
+        if j is None or not math.isfinite(j):
+            return -math.inf
+        return math.log(rng.random() or 1e-300) * math.pow(j, plan.energy_exponent)
+
+    order = list(fits)
+    rng.shuffle(order)  # the order among equal keys (no profile) is random too
+    order.sort(key=key, reverse=True)
+    if plan.timeline == "realtime":
+        order.sort(key=lambda c: not c.incumbent)
+    chosen = _greedy(order, plan, eligible_p=plan.p_target)
+    what = "the deadline" if plan.fixed_sync else "the TR budget per direction"
+    counts = _shares(chosen, plan)
+
+    def why(c: Candidate) -> str:
+        # the joules of the choice itself: with its cell shared by the chosen UEs in it
+        j = _rounded(predicted_energy_j(c, plan, _share_of(c, counts, plan)))
+        cost = "no energy profile" if joules[c.gpsi] is None else f"predicted {j:.3g} J"
+        pipeline = ", in the running pipeline" if c.incumbent and plan.timeline == "realtime" else ""
+        p = f"P(on time) >= {plan.p_target:.2f} within {what}"
+        return f"{cost} (frugal UEs first, weighted random order); {p}{pipeline}"
+
+    return _result(chosen, plan, {c.gpsi: why(c) for c in chosen})
+
+
+POLICIES = ("random", "deadline", "utility", "energy", "all")
+
+
+def energy_capped(cands: Sequence[Candidate], plan: Plan) -> tuple[list[Candidate], dict[str, float | None]]:
+    """The candidates within the plan's energy cap alone in their cell, and the others with their
+    predicted joules (None: no profile)."""
+    if plan.max_energy_j is None:
+        return list(cands), {}
+    kept = [c for c in cands if within_energy_cap(c, plan)]
+    ids = {c.gpsi for c in kept}
+    return kept, {c.gpsi: _rounded(predicted_energy_j(c, plan)) for c in cands if c.gpsi not in ids}
 
 
 def select(policy: str, cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown selection policy {policy!r}; known: {', '.join(POLICIES)}")
+    kept, over = energy_capped(cands, plan)
     if policy == "all":
-        return select_all(cands, plan)
-    if policy == "random":
-        return select_random(cands, plan, rng)
-    if policy == "deadline":
-        return select_deadline(cands, plan, rng)
-    if policy == "utility":
-        return select_utility(cands, plan, rng)
-    raise ValueError(f"unknown selection policy {policy!r}; known: {', '.join(POLICIES)}")
+        sel = select_all(kept, plan)
+    elif policy == "random":
+        sel = select_random(kept, plan, rng)
+    elif policy == "deadline":
+        sel = select_deadline(kept, plan, rng)
+    elif policy == "utility":
+        sel = select_utility(kept, plan, rng)
+    else:
+        sel = select_energy(kept, plan, rng)
+    sel.over_energy_cap = over
+    return sel

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -70,9 +70,14 @@ class Store:
         return bool(await self.r.ping())
 
     # UEs -------------------------------------------------------------------------------
-    async def put_ue(self, gpsi: str, fields: dict[str, Any]) -> None:
-        await self.r.hset(self.k("ue", gpsi), mapping={k: json.dumps(v) for k, v in fields.items()})
-        await self.r.sadd(self.k("ues"), gpsi)
+    async def put_ue(self, gpsi: str, fields: dict[str, Any], *, drop: Sequence[str] = ()) -> None:
+        """Set a UE's fields, removing those in ``drop`` (what a re-registration no longer holds)."""
+        pipe = self.r.pipeline(transaction=True)
+        if drop:
+            pipe.hdel(self.k("ue", gpsi), *drop)
+        pipe.hset(self.k("ue", gpsi), mapping={k: json.dumps(v) for k, v in fields.items()})
+        pipe.sadd(self.k("ues"), gpsi)
+        await pipe.execute()
 
     async def get_ue(self, gpsi: str) -> dict[str, Any] | None:
         raw = cast(dict[str, str], await self.r.hgetall(self.k("ue", gpsi)))

@@ -53,7 +53,10 @@ def demo_cmd(
     lr: Annotated[float, typer.Option(help="local learning rate")] = 0.05,
     model: Annotated[str, typer.Option(help="registry name")] = "smallcnn",
     ues_per_round: Annotated[int | None, typer.Option(help="UEs selected per round (default all)")] = None,
-    selection: Annotated[str, typer.Option(help="random, deadline, utility, all")] = "deadline",
+    selection: Annotated[str, typer.Option(help="random, deadline, utility, energy, all")] = "deadline",
+    max_energy_j: Annotated[
+        float | None, typer.Option(help="per-UE cap on the predicted joules of a round (default none)")
+    ] = None,
     codec: Annotated[str, typer.Option(help="none, int8, topk")] = "none",
     report: Annotated[Path, typer.Option(help="directory for report.json")] = Path("out"),
 ) -> None:
@@ -72,6 +75,8 @@ def demo_cmd(
         "selection": selection,
         "codec": codec,
     }
+    if max_energy_j is not None:
+        spec["max_energy_j"] = max_energy_j
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
     console.print(

@@ -67,6 +67,7 @@ def write_report(path: Path, result: dict[str, Any], stack: Stack, wall_s: float
                 "selection_policy": r["selection_policy"],
                 "selected": r["selected"],
                 "outcomes": {u["gpsi"]: u["outcome"] for u in r["ues"]},
+                "over_energy_cap": r.get("over_energy_cap", {}),
                 "ues": r["ues"],
             }
             for r in rounds

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from flcore.energy import EnergyModel
+
 GPSI_RE = re.compile(r"^(msisdn-[0-9]{5,15}|extid-[^@]+@[^@]+)$")
 
 # upload headers
@@ -24,6 +26,23 @@ MODEL_VERSION = "Fl5g-Model-Version"
 DELTA_BASE = "Fl5g-Delta-Base"
 ENROLLMENT_KEY = "Fl5g-Enrollment-Key"
 
+MAX_POWER_W = 1000.0
+"""The most a UE's device may declare for any state: more than a vehicle's computer draws."""
+
+
+class EnergyProfile(BaseModel):
+    """The watts a UE's device draws in each state (the energy model of flcore.energy)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    train_power_w: float = Field(ge=0, le=MAX_POWER_W, description="while training")
+    ul_power_w: float = Field(ge=0, le=MAX_POWER_W, description="radio, while transmitting")
+    dl_power_w: float = Field(ge=0, le=MAX_POWER_W, description="radio, while receiving")
+    idle_power_w: float = Field(default=0.0, ge=0, le=MAX_POWER_W, description="otherwise")
+
+    def model(self) -> EnergyModel:
+        return EnergyModel(self.train_power_w, self.ul_power_w, self.dl_power_w, self.idle_power_w)
+
 
 class UeRegistration(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +50,12 @@ class UeRegistration(BaseModel):
     gpsi: str = Field(description="GPSI: msisdn-<digits> or extid-<local>@<domain>")
     num_samples: int = Field(ge=1, le=10_000_000)
     compute_profile: dict[str, float] = Field(
-        default_factory=dict, description="e.g. seconds_per_step, train_power_w, radio_power_w"
+        default_factory=dict, description="e.g. seconds_per_step: the UE's own benchmark"
+    )
+    energy_profile: EnergyProfile | None = Field(
+        default=None,
+        description="the device's power per state: lets the AF predict the UE's joules per iteration "
+        "(without it, a job with max_energy_j does not choose the UE)",
     )
 
     @field_validator("gpsi")

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import cast
 
 import httpx
@@ -33,12 +33,12 @@ from torch import nn
 from flcore import protocol as proto
 from flcore.codecs import CodecError, EncoderState, encode
 from flcore.data import ImageSet
+from flcore.energy import EnergyModel
 from flcore.models import build_model, float_state
 from flcore.pacing import paced_chunks
 from flcore.protocol import Task
 from flcore.training import TrainResult, batch_rng, delta, train_local
 from flcore.wire import CHUNK, SAFETENSORS
-from ue_agent.energy import EnergyModel
 from ue_agent.held import HeldModel
 from ue_agent.link import Link
 from ue_agent.metrics import UeMetrics
@@ -132,12 +132,8 @@ class UeAgent:
         reg = proto.UeRegistration(
             gpsi=self.gpsi,
             num_samples=len(self.data),
-            compute_profile={
-                "seconds_per_step": self.seconds_per_step,
-                "train_power_w": self.energy.train_power_w,
-                "ul_power_w": self.energy.ul_power_w,
-                "dl_power_w": self.energy.dl_power_w,
-            },
+            compute_profile={"seconds_per_step": self.seconds_per_step},
+            energy_profile=proto.EnergyProfile(**asdict(self.energy)),
         )
         r = await self.af.post(
             "/af/v1/ues", json=reg.model_dump(), headers={proto.ENROLLMENT_KEY: self.enrollment_key}

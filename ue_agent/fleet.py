@@ -19,10 +19,10 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from flcore.data import dirichlet_partition, load_fashion_mnist
+from flcore.energy import EnergyModel
 from flcore.httpmetrics import HttpMetricsMiddleware
 from flcore.problem import ProblemError, install_problem_handlers
 from ue_agent.agent import UeAgent, measure_seconds_per_step
-from ue_agent.energy import EnergyModel
 from ue_agent.failover import FailoverTransport
 from ue_agent.link import Link
 from ue_agent.metrics import UeMetrics

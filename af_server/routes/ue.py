@@ -37,7 +37,11 @@ async def register_ue(
     }
     if "seconds_per_step" in reg.compute_profile:
         fields["seconds_per_step"] = reg.compute_profile["seconds_per_step"]
-    await store.put_ue(reg.gpsi, fields)
+    if reg.energy_profile is not None:
+        fields["energy_profile"] = reg.energy_profile.model_dump()
+    # a new profile (or none) makes what the AF calibrated against the old one meaningless
+    drop = ["energy_ratio"] + (["energy_profile"] if reg.energy_profile is None else [])
+    await store.put_ue(reg.gpsi, fields, drop=drop)
     token = await issue_ue_token(store, reg.gpsi, settings.ue_token_ttl_s)
     response.headers["Location"] = f"/af/v1/ues/{reg.gpsi}"
     return UeToken(gpsi=reg.gpsi, token=token, expires_in=settings.ue_token_ttl_s)

@@ -75,6 +75,30 @@ def test_registration_refuses_bad_input(af):
             400,
             "/supi",
         )
+        phone = {"train_power_w": 4.0, "ul_power_w": 2.5, "dl_power_w": 1.2}
+        for field, value in (("ul_power_w", -1.0), ("train_power_w", 1e9), ("dl_power_w", "NaN")):
+            body = _problem(
+                c.post(
+                    "/af/v1/ues",
+                    json={"gpsi": GPSI, "num_samples": 1, "energy_profile": phone | {field: value}},
+                    headers=hdr,
+                ),
+                400,
+                f"/energy_profile/{field}",
+            )
+            assert len(body["invalidParams"]) == 1, body  # only the wrong field is named
+        _problem(
+            c.post(
+                "/af/v1/ues",
+                json={"gpsi": GPSI, "num_samples": 1, "energy_profile": {"train_power_w": 4.0}},
+                headers=hdr,
+            ),
+            400,
+            "/energy_profile/ul_power_w",
+        )
+        # a good profile is taken
+        r = c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": 1, "energy_profile": phone}, headers=hdr)
+        assert r.status_code == 201, r.text
 
 
 def test_operator_api_auth_and_validation(af):
@@ -89,6 +113,9 @@ def test_operator_api_auth_and_validation(af):
         _problem(c.post("/af/v1/jobs", json={"model": "resnet9000"}, headers=w), 400, "/model")
         _problem(c.post("/af/v1/jobs", json={"rounds": 0}, headers=w), 400, "/rounds")
         _problem(c.post("/af/v1/jobs", json={"bogus": 1}, headers=w), 400, "/bogus")
+        for cap in (0, -1.0, "NaN"):
+            _problem(c.post("/af/v1/jobs", json={"max_energy_j": cap}, headers=w), 400, "/max_energy_j")
+        _problem(c.post("/af/v1/jobs", json={"selection": "greenest"}, headers=w), 400, "/selection")
         _problem(c.get("/af/v1/jobs/doesnotexist", headers=w), 404, "jobId")
         _problem(c.get("/af/v1/jobs/bad$id", headers=w), 400)
         _problem(c.get("/af/v1/ue/task", headers={"Authorization": "Bearer forged"}), 401)

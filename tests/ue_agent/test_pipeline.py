@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 from af_server.modelstore import GlobalModel
 from flcore.codecs import decode
 from flcore.data import ImageSet
+from flcore.energy import EnergyModel
 from flcore.models import build_model
 from flcore.protocol import Task
 from flcore.wire import SAFETENSORS, bytes_to_state, state_to_bytes
 from ue_agent.agent import UeAgent
-from ue_agent.energy import EnergyModel
 from ue_agent.held import HeldModel
 from ue_agent.link import Link
 from ue_agent.metrics import UeMetrics

@@ -2,7 +2,13 @@
 
 Training draws ``train_power_w`` (a handset NPU/GPU under load); the radio draws ``ul_power_w``
 while transmitting and ``dl_power_w`` while receiving, ``idle_power_w`` otherwise. Figures are
-typical of 5G handsets in the literature, not measured here; each is a setting.
+typical of 5G handsets in the literature, not measured here; each is a UE setting.
+
+Both sides use it: the UE to report what an iteration cost (``Fl5g-Energy-Joules``: training, download
+and upload, idle left out), the AF to predict that same figure before choosing the UE, from the powers
+the UE declared at registration (``flcore.protocol.EnergyProfile``), its compute time per step and the
+NEF's predicted transfer times. A UE in poor coverage (an FR1 fallback, a crowded cell) keeps its radio
+on longer for the same bytes, so it costs more.
 """
 
 from __future__ import annotations
