@@ -54,8 +54,10 @@ class JobSpec(Strict):
     density: float | None = Field(
         default=None, gt=0, le=1, description="topk: the target share of values sent"
     )
-    topk_values: Literal["f32", "int8"] = Field(
-        default="f32", description="topk: the kept values as fp32, or int8 with a scale per 256"
+    topk_values: Literal["f32", "int8", "sign"] = Field(
+        default="f32",
+        description="topk: the kept values as fp32, int8 with a scale per 256, or sign bits with the "
+        "mean magnitude per 256 (STC's ternary values)",
     )
     downlink: Literal["full", "int8", "topk"] = Field(
         default="full", description="model download: full, or a delta from the UE's version (int8 or topk)"

@@ -19,7 +19,7 @@ import torch
 from flcore.codecs import dense, topk
 from flcore.codecs.base import (
     CHUNK,
-    CODEC_VERSION,
+    CODEC_VERSIONS,
     CodecError,
     DecodeInfo,
     EncoderState,
@@ -38,7 +38,7 @@ CODECS = ("none", "int8", "topk")
 __all__ = [
     "CHUNK",
     "CODECS",
-    "CODEC_VERSION",
+    "CODEC_VERSIONS",
     "CodecError",
     "DecodeInfo",
     "EncoderState",
@@ -106,7 +106,7 @@ def _codec_of(meta: Mapping[str, str]) -> str:
     codec = meta.get("codec")
     if codec not in CODECS:
         raise CodecError(f"unknown codec {codec!r}", param="__metadata__.codec")
-    if meta.get("codec_version") != str(CODEC_VERSION):
+    if meta.get("codec_version") != str(CODEC_VERSIONS[codec]):
         raise CodecError(f"unsupported codec_version {meta.get('codec_version')!r}",
                          param="__metadata__.codec_version")
     return codec
@@ -133,7 +133,7 @@ def _decode(body: bytes | bytearray | memoryview, spec: ModelSpec, acc: Mapping[
         nnz, norm = topk.decode_into(b, spec, acc, weight, max_norm)
     else:
         nnz, norm = dense.decode_into(b, codec, spec, acc, weight, max_norm)
-    return DecodeInfo(codec, CODEC_VERSION, len(b.mv), spec_numel(spec), nnz, norm)
+    return DecodeInfo(codec, CODEC_VERSIONS[codec], len(b.mv), spec_numel(spec), nnz, norm)
 
 
 def validate(body: bytes | bytearray | memoryview, spec: ModelSpec, *, max_norm: float | None = None

@@ -13,7 +13,9 @@ import torch
 
 from flcore.models import ModelSpec
 
-CODEC_VERSION = 1
+CODEC_VERSIONS = {"none": 1, "int8": 1, "topk": 2}
+"""Wire format version per codec; a body declaring another version is refused. ``topk`` 2: Rice-coded
+indices and ``sign`` values (1 had fixed-width gaps with patched exceptions)."""
 CHUNK = 1 << 20
 """Elements per decode/encode chunk: 4 MiB of fp32, small enough for the cache, large enough to amortise."""
 

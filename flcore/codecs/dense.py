@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 
 from flcore.codecs import quant
-from flcore.codecs.base import CHUNK, CODEC_VERSION, CodecError, nblocks, sqnorm
+from flcore.codecs.base import CHUNK, CODEC_VERSIONS, CodecError, nblocks, sqnorm
 from flcore.codecs.wire import Body, Entry, Writer, body_size
 from flcore.models import ModelSpec
 
@@ -25,7 +25,7 @@ SCALE = ":scale"
 
 
 def _meta(codec: str, **extra: str) -> dict[str, str]:
-    return {"codec": codec, "codec_version": str(CODEC_VERSION), **extra}
+    return {"codec": codec, "codec_version": str(CODEC_VERSIONS[codec]), **extra}
 
 
 def _entries(shapes: Mapping[str, tuple[int, ...]], codec: str, block: int) -> list[Entry]:

@@ -71,6 +71,12 @@ def _per_block(buf: torch.Tensor, scales: torch.Tensor, block: int, a: int, inve
             v.mul_(s)
 
 
+def scale_chunk(buf: torch.Tensor, scales: torch.Tensor, block: int, a: int) -> torch.Tensor:
+    """Multiply ``buf``, the elements from ``a`` on, by their blocks' scales, in place."""
+    _per_block(buf, scales, block, a, inverse=False)
+    return buf
+
+
 def quantize_into(x: torch.Tensor, q: torch.Tensor, scales: torch.Tensor, block: int,
                   tmp: torch.Tensor) -> None:
     """Quantise the flat fp32 ``x`` into the flat int8 ``q`` and ``scales``; ``tmp`` is a chunk buffer."""

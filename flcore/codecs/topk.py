@@ -7,16 +7,26 @@ delayed) and zeroes ``u`` there (momentum factor masking). The density warms up 
 4 per round down to its target (25 %, 6.25 %, 1.56 %, ...). ``momentum`` defaults to 0: an FL delta
 already carries the local optimiser's momentum, and a client-side factor would act as server momentum.
 
-Wire layout (safetensors; indices address the update flattened tensor by tensor in sorted-name order):
+Values travel as ``f32``, as ``int8`` with a scale per ``block`` values, or as ``sign``: one bit each
+and, per ``block``, the mean magnitude of the block's values (the ternary values of Sattler et al.'s
+Sparse Ternary Compression, 2019). What the quantisation loses stays in the residual like the rest.
 
-- ``topk.val``: ``F32 [k]``, or ``I8 [k]`` with ``topk.val:scale`` ``F32 [ceil(k / block)]``.
-- ``topk.idx``: the low ``width`` bits of each gap as ``U8``/``U16``/``U32 [k]``, where the gaps are
-  ``idx[0] + 1, idx[1] - idx[0], ...`` (all >= 1: indices strictly increase).
-- ``topk.exc_pos``, ``topk.exc_hi``: ``U32 [e]``: gaps ``>= 2**width`` (patched exceptions): position in the
-  gap list and the high bits, ``gap = lo + (hi << width)``.
-- Metadata: ``codec=topk``, ``codec_version=1``, ``numel`` (model size), ``spec`` (digest of names and
-  shapes), ``width`` (8, 16 or 32, whichever gives the smallest body), ``values`` (``f32``/``int8``) and,
-  for int8 values, ``block``.
+Indices are Rice-coded gaps (Golomb coding with a power-of-two parameter, as STC does): the gaps
+``idx[0] + 1, idx[1] - idx[0], ...`` are all >= 1; ``x = gap - 1`` splits into ``q = x >> rice`` and
+the low ``rice`` bits ``r``. ``r`` is packed at ``rice`` bits per entry; ``q`` is written in unary, ``q``
+zeros and a one per entry, in a stream of its own, so that both streams decode with vector operations
+(the ones' positions give every ``q`` at once). ``rice`` is chosen per body for the fewest bits; an
+index then costs about ``log2(1 / density) + 1.5`` bits, and never more than ``rice + 1`` bits plus
+``(numel - k) >> rice`` bits for all of them, which is the size bound that budgets use.
+
+Wire layout (safetensors; indices address the update flattened tensor by tensor in sorted-name order;
+bits are packed most significant first, the last byte padded with zeros):
+
+- ``topk.val``: ``F32 [k]``; or ``I8 [k]``; or ``U8 [ceil(k / 8)]`` sign bits (1: negative).
+- ``topk.val:scale`` (``int8`` and ``sign``): ``F32 [ceil(k / block)]`` (one when ``block`` is 0).
+- ``topk.idx_r``: ``U8 [ceil(k * rice / 8)]``; ``topk.idx_q``: ``U8`` bytes up to the one of the last entry.
+- Metadata: ``codec=topk``, ``codec_version``, ``numel`` (model size), ``spec`` (digest of names and
+  shapes), ``k``, ``rice``, ``values`` and, for ``int8`` and ``sign``, ``block``.
 """
 
 from __future__ import annotations
@@ -31,23 +41,24 @@ import torch
 from flcore.codecs import quant
 from flcore.codecs.base import (
     CHUNK,
-    CODEC_VERSION,
+    CODEC_VERSIONS,
     CodecError,
     EncoderState,
     nblocks,
     spec_fingerprint,
     sqnorm,
 )
-from flcore.codecs.wire import Body, Entry, Writer, body_size, header_bound
+from flcore.codecs.wire import Body, Entry, Writer, header_bound
 from flcore.models import ModelSpec
 
 OPTIONS: dict[str, Any] = {"mode": "global", "values": "f32", "block": 256, "momentum": 0.0, "warmup": True,
                            "seed": 0}
+VALUES = ("f32", "int8", "sign")
 MAX_NUMEL = 1 << 40
+MAX_RICE = 40
 SAMPLE = 1 << 18
 """Magnitudes sampled to guess the top-k threshold; the selection itself is then exact."""
-_VAL, _SCALE, _IDX, _EPOS, _EHI = "topk.val", "topk.val:scale", "topk.idx", "topk.exc_pos", "topk.exc_hi"
-_UDT = {8: "U8", 16: "U16", 32: "U32"}
+_VAL, _SCALE, _IR, _IQ = "topk.val", "topk.val:scale", "topk.idx_r", "topk.idx_q"
 
 
 def warmup_density(round_: int, target: float, *, start: float = 0.25, factor: float = 0.25) -> float:
@@ -66,47 +77,63 @@ def _layout(shapes: Mapping[str, tuple[int, ...]]) -> tuple[list[str], list[int]
     return names, offsets, pos
 
 
-def _meta(numel: int, fp: str, width: int, values: str, block: int) -> dict[str, str]:
-    m = {"codec": "topk", "codec_version": str(CODEC_VERSION), "numel": str(numel), "spec": fp,
-         "width": str(width), "values": values}
-    if values == "int8":
+def _meta(numel: int, fp: str, k: int, rice: int, values: str, block: int) -> dict[str, str]:
+    m = {"codec": "topk", "codec_version": str(CODEC_VERSIONS["topk"]), "numel": str(numel), "spec": fp,
+         "k": str(k), "rice": str(rice), "values": values}
+    if values != "f32":
         m["block"] = str(block)
     return m
 
 
-def _entries(k: int, e: int, width: int, values: str, block: int) -> list[Entry]:
-    out = [Entry(_VAL, "F32" if values == "f32" else "I8", (k,))]
-    if values == "int8":
-        out.append(Entry(_SCALE, "F32", (nblocks(k, block),)))
-    return out + [Entry(_IDX, _UDT[width], (k,)), Entry(_EPOS, "U32", (e,)), Entry(_EHI, "U32", (e,))]
+def _value_bytes(k: int, values: str, block: int) -> int:
+    """Values and their scales."""
+    if values == "f32":
+        return 4 * k
+    return (k if values == "int8" else -(-k // 8)) + 4 * nblocks(k, block)
+
+
+def _entries(k: int, rice: int, q_bytes: int, values: str, block: int) -> list[Entry]:
+    val = {"f32": Entry(_VAL, "F32", (k,)), "int8": Entry(_VAL, "I8", (k,)),
+           "sign": Entry(_VAL, "U8", (-(-k // 8),))}[values]
+    scale = [Entry(_SCALE, "F32", (nblocks(k, block),))] if values != "f32" else []
+    return [val, *scale, Entry(_IR, "U8", (-(-k * rice // 8),)), Entry(_IQ, "U8", (q_bytes,))]
+
+
+def _index_bytes(k: int, rice: int, qsum: int) -> tuple[int, int]:
+    """Bytes of the remainder and the unary stream for ``k`` entries whose quotients sum to ``qsum``."""
+    return -(-k * rice // 8), -(-(k + qsum) // 8)
+
+
+def _rice_bound(k: int, numel: int) -> tuple[int, int]:
+    """The Rice parameter with the smallest worst-case index bytes for ``k`` entries, and those bytes:
+    the ``x`` sum to at most ``numel - k``, so their quotients to at most ``(numel - k) >> rice``."""
+    best = (0, -1)
+    for r in range(0, MAX_RICE + 1):
+        n = sum(_index_bytes(k, r, (numel - k) >> r))
+        if best[1] < 0 or n < best[1]:
+            best = (r, n)
+        if (numel - k) >> r == 0:
+            break
+    return best
 
 
 def size_bound(k: int, numel: int, values: str, block: int) -> int:
     """Bytes that a body of ``k`` entries never exceeds, whatever the indices (``encode`` picks the
-    cheapest width, which costs no more than width 16 or 32 here; at most ``numel >> w`` gaps reach
-    ``2**w``, as the gaps sum to at most ``numel``)."""
-    e16, e32 = min(k, numel >> 16), min(k, numel >> 32)
-    vbytes = 4 * k if values == "f32" else k + 4 * nblocks(k, block)
-    max_data = vbytes + 4 * k + 8 * e16
-    worst = _entries(k, e16, 32, values, block)
-    head = header_bound(worst, _meta(numel, "0" * 16, 32, values, block), max_data)
-    return head + vbytes + min(2 * k + 8 * e16, 4 * k + 8 * e32)
+    cheapest Rice parameter for the actual gaps, which costs no more than the worst case of this one)."""
+    rice, idx_bytes = _rice_bound(k, numel)
+    vbytes = _value_bytes(k, values, block)
+    # digits in the header: the largest unary stream any layout of k entries could have
+    worst = _entries(k, MAX_RICE, -(-(k + numel) // 8), values, block)
+    head = header_bound(worst, _meta(numel, "0" * 16, k, MAX_RICE, values, block), vbytes + 2 * (k + numel))
+    return head + vbytes + idx_bytes
 
 
-def size_floor(k: int, numel: int, values: str, block: int) -> int:
-    """About the least a body of ``k`` entries needs (one byte per index, no exceptions): a ceiling for
-    the search of the largest ``k`` that fits a budget."""
-    return body_size(_entries(k, 0, 8, values, block), _meta(numel, "0" * 16, 8, values, block))
-
-
-def max_k(budget: int, numel: int, values: str, block: int, *, floor: bool = False) -> int:
-    """The largest ``k`` whose size bound (or, with ``floor``, whose least size) fits ``budget``; -1 when
-    not even an empty body fits."""
-    size = size_floor if floor else size_bound
+def max_k(budget: int, numel: int, values: str, block: int) -> int:
+    """The largest ``k`` whose size bound fits ``budget``; -1 when not even an empty body fits."""
     lo, hi = -1, numel
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if size(mid, numel, values, block) <= budget:
+        if size_bound(mid, numel, values, block) <= budget:
             lo = mid
         else:
             hi = mid - 1
@@ -116,8 +143,8 @@ def max_k(budget: int, numel: int, values: str, block: int, *, floor: bool = Fal
 def check_options(o: Mapping[str, Any]) -> None:
     if o["mode"] not in ("global", "tensor"):
         raise ValueError(f"topk mode must be 'global' or 'tensor', got {o['mode']!r}")
-    if o["values"] not in ("f32", "int8"):
-        raise ValueError(f"topk values must be 'f32' or 'int8', got {o['values']!r}")
+    if o["values"] not in VALUES:
+        raise ValueError(f"topk values must be one of {', '.join(VALUES)}, got {o['values']!r}")
     if not isinstance(o["block"], int) or o["block"] < 0:
         raise ValueError(f"topk block must be an int >= 0, got {o['block']!r}")
     if not 0.0 <= float(o["momentum"]) < 1.0:
@@ -236,18 +263,12 @@ def encode(update: Mapping[str, torch.Tensor], byte_budget: int | None, density:
     if density is not None:
         d = warmup_density(state.round, density) if state is not None and o["warmup"] else density
         k = min(total, math.ceil(d * total))
-    fit_from = -1
     if byte_budget is not None:
         kb = max_k(byte_budget, total, values, block)
         if kb < min(1, total):
             raise CodecError(f"even a one-entry topk update exceeds the budget of {byte_budget} bytes",
                              param="byte_budget")
-        if k > kb and o["mode"] == "global":
-            # The bound assumes the costliest indices; real ones often cost less, so select up to the most
-            # that could fit and then keep the largest prefix (by magnitude) that does.
-            fit_from, k = kb, min(k, max_k(byte_budget, total, values, block, floor=True))
-        else:
-            k = min(k, kb)
+        k = min(k, kb)
     if k >= 1 << 32:
         raise CodecError(f"topk sends fewer than 2**32 entries, asked for {k}", param="density")
 
@@ -271,8 +292,6 @@ def encode(update: Mapping[str, torch.Tensor], byte_budget: int | None, density:
     parts = [(off, acc[n]) for n, off in zip(names, offsets, strict=True)]
     if o["mode"] == "global":
         idx, val = select(parts, k, gen)
-        if fit_from >= 0 and byte_budget is not None:
-            idx, val = _fit(idx, val, fit_from, byte_budget, total, fp, values, block)
     else:
         ks = _split(k, [p.numel() for _, p in parts])
         sel = [select([p], kt, gen) for p, kt in zip(parts, ks, strict=True)]
@@ -293,61 +312,73 @@ def encode(update: Mapping[str, torch.Tensor], byte_budget: int | None, density:
     return body
 
 
-def _sized(gaps: np.ndarray[Any, Any], total: int, fp: str, values: str, block: int) -> tuple[int, int]:
-    """The exact body size for these gaps at the cheapest width, and that width."""
-    best = (0, 0)
-    for w in (8, 16, 32):
-        e = int(np.count_nonzero(gaps >> w))
-        n = body_size(_entries(gaps.size, e, w, values, block), _meta(total, fp, w, values, block))
-        if best[1] == 0 or n < best[0]:
-            best = (n, w)
-    return best
-
-
-def _fit(idx: torch.Tensor, val: torch.Tensor, k_safe: int, budget: int, total: int, fp: str, values: str,
-         block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The largest top-magnitude prefix of the selection (at least ``k_safe``, which fits by the bound)
-    whose exact body fits ``budget``; each probe is a linear pass over the selection, no sort."""
-    if idx.numel() <= k_safe:
-        return idx, val
-    rank = torch.empty(idx.numel(), dtype=torch.int64)
-    rank[torch.sort(val.abs(), descending=True, stable=True).indices] = torch.arange(idx.numel())
-    idx_np = idx.numpy()
-
-    def fits(k: int) -> bool:
-        sub = idx_np[(rank < k).numpy()]
-        return _sized(np.diff(sub, prepend=-1), total, fp, values, block)[0] <= budget
-
-    lo, hi = k_safe, idx.numel()
-    if not fits(hi):
-        while hi - lo > max(1, lo // 1000):  # within 0.1 % of the best k is close enough
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
-        hi = lo
-    keep = rank < hi
-    return idx[keep], val[keep]
+def _rice(x: np.ndarray[Any, Any]) -> tuple[int, int]:
+    """The Rice parameter with the fewest index bytes for these ``x = gap - 1``, and its quotient sum."""
+    k = x.size
+    if k == 0:
+        return 0, 0
+    guess = max(0, int(math.log2(float(x.mean()) + 1.0)))
+    best = (0, 0, -1)
+    for r in range(max(0, guess - 2), min(MAX_RICE, guess + 2) + 1):
+        qsum = int((x >> r).sum())
+        n = sum(_index_bytes(k, r, qsum))
+        if best[2] < 0 or n < best[2]:
+            best = (r, qsum, n)
+    return best[0], best[1]
 
 
 def _write(idx: torch.Tensor, val: torch.Tensor, total: int, fp: str, values: str, block: int
            ) -> tuple[bytes, torch.Tensor]:
     """The body, and the values as the decoder will see them (for the residual)."""
     k = idx.numel()
-    gaps = np.diff(idx.numpy(), prepend=-1)
-    _, w = _sized(gaps, total, fp, values, block)
-    exc = np.flatnonzero(gaps >> w)
-    out = Writer(_entries(k, exc.size, w, values, block), _meta(total, fp, w, values, block))
-    np.copyto(out.array(_IDX), gaps, casting="unsafe")  # wraps modulo 2**w: the low bits
-    out.array(_EPOS)[:] = exc
-    out.array(_EHI)[:] = gaps[exc] >> w
+    x = np.diff(idx.numpy(), prepend=-1) - 1
+    rice, qsum = _rice(x)
+    nr, nq = _index_bytes(k, rice, qsum)
+    out = Writer(_entries(k, rice, nq, values, block), _meta(total, fp, k, rice, values, block))
+    r_out, q_out = out.array(_IR), out.array(_IQ)
+    for a, b in quant.chunks(k):  # CHUNK * rice bits is a whole number of bytes
+        xs = x[a:b]
+        if rice:
+            bits = ((xs[:, None] >> np.arange(rice - 1, -1, -1)) & 1).astype(np.uint8)
+            packed = np.packbits(bits.reshape(-1))
+            r_out[a * rice // 8 : a * rice // 8 + packed.size] = packed
+    # The unary stream: entry i's one sits at bit sum(q[:i+1]) + i.
+    ones = np.cumsum((x >> rice) + 1) - 1
+    q_bits = np.zeros(8 * nq, dtype=np.uint8)
+    q_bits[ones] = 1
+    q_out[:] = np.packbits(q_bits)
     if values == "f32":
         out.put(_VAL, val)
         return out.finish(), val
-    q, scales = out.tensor(_VAL), out.tensor(_SCALE)
-    quant.quantize_into(val, q, scales, block, torch.empty(min(CHUNK, k)))
+    scales = out.tensor(_SCALE)
     sent = torch.empty(k)
+    if values == "int8":
+        q = out.tensor(_VAL)
+        quant.quantize_into(val, q, scales, block, torch.empty(min(CHUNK, k)))
+        for a, b in quant.chunks(k):
+            quant.dequantize_chunk(q, scales, block, a, b, sent[a:])
+        return out.finish(), sent
+    neg = val < 0
+    out.array(_VAL)[:] = np.packbits(neg.numpy())
+    _mean_abs_into(val, block, scales)
+    sent.copy_(neg).mul_(-2.0).add_(1.0)
     for a, b in quant.chunks(k):
-        quant.dequantize_chunk(q, scales, block, a, b, sent[a:])
+        quant.scale_chunk(sent[a:b], scales, block, a)
     return out.finish(), sent
+
+
+def _mean_abs_into(x: torch.Tensor, block: int, out: torch.Tensor) -> None:
+    n = x.numel()
+    if n == 0:
+        return
+    if block == 0:
+        out[0] = x.abs().mean()
+        return
+    full = n // block
+    if full:
+        torch.mean(x[: full * block].view(full, block).abs(), dim=1, out=out[:full])
+    if n > full * block:
+        out[full] = x[full * block :].abs().mean()
 
 
 # -- decode ---------------------------------------------------------------------------------------
@@ -361,36 +392,19 @@ def decode_into(body: Body, spec: ModelSpec, acc: Mapping[str, torch.Tensor] | N
                          param="__metadata__.numel")
     if body.meta("spec") != spec_fingerprint((n, ts.shape) for n, ts in spec.items()):
         raise CodecError("update is for a model with other tensor names or shapes", param="__metadata__.spec")
-    w = body.meta_int("width", 8, 32)
+    k = body.meta_int("k", 0, total)
+    rice = body.meta_int("rice", 0, MAX_RICE)
     values = body.meta("values")
-    if w not in _UDT or values not in ("f32", "int8"):
-        raise CodecError(f"unknown topk width {w} or values {values!r}", param="__metadata__")
-    lo_t = body.expect(_IDX, _UDT[w], None)
-    k = lo_t.shape[0] if len(lo_t.shape) == 1 else -1
-    if not 0 <= k <= total:
-        raise CodecError(f"topk.idx must be 1-D with at most {total} entries", param=_IDX)
-    body.expect(_VAL, "F32" if values == "f32" else "I8", (k,))
-    expected = {_VAL, _IDX, _EPOS, _EHI}
-    block = 0
-    if values == "int8":
-        block = body.meta_int("block", 0, 1 << 62)
-        body.expect(_SCALE, "F32", (nblocks(k, block),))
-        expected.add(_SCALE)
-        if not quant.check_scales(body.torch(_SCALE)):
-            raise CodecError("topk value scales are negative, non-finite or too large", param=_SCALE)
-    ep = body.expect(_EPOS, "U32", None)
-    e = ep.shape[0] if len(ep.shape) == 1 else -1
-    if not 0 <= e <= k:
-        raise CodecError("topk.exc_pos must be 1-D with at most one entry per index", param=_EPOS)
-    body.expect(_EHI, "U32", (e,))
-    body.only(expected)
-    epos, ehi = body.np(_EPOS), body.np(_EHI)
-    if e and (int(epos[-1]) >= k or (e > 1 and not bool(np.all(epos[1:] > epos[:-1])))):
-        raise CodecError("topk exception positions are not increasing within the index list", param=_EPOS)
-    if e and (int(ehi.min()) < 1 or int(ehi.max()) > total >> w):
-        raise CodecError("topk exception high bits are out of range", param=_EHI)
-
-    dec = _Decoder(body, k, w, values, block, epos, ehi)
+    if values not in VALUES:
+        raise CodecError(f"unknown topk values {values!r}", param="__metadata__.values")
+    block = body.meta_int("block", 0, 1 << 62) if values != "f32" else 0
+    want = {e.name: e for e in _entries(k, rice, 0, values, block)}
+    for e in want.values():
+        body.expect(e.name, e.dtype, None if e.name == _IQ else e.shape)
+    body.only(set(want))
+    if values != "f32" and not quant.check_scales(body.torch(_SCALE)):
+        raise CodecError("topk value scales are negative, non-finite or too large", param=_SCALE)
+    dec = _Decoder(body, k, rice, values, block)
     norm = math.sqrt(dec.run(None, names, offsets, total, weight))
     if not math.isfinite(norm):
         raise CodecError("topk values are not finite", param=_VAL)
@@ -401,51 +415,93 @@ def decode_into(body: Body, spec: ModelSpec, acc: Mapping[str, torch.Tensor] | N
     return k, norm
 
 
-class _Decoder:
-    """Walks the entries in chunks: gaps to indices, values to fp32, into reused buffers."""
+class _Unary:
+    """Reads the quotients from the unary stream, a chunk of entries at a time (bounded buffers)."""
 
-    def __init__(self, body: Body, k: int, w: int, values: str, block: int, epos: np.ndarray[Any, Any],
-                 ehi: np.ndarray[Any, Any]) -> None:
-        self.body, self.k, self.w, self.values, self.block = body, k, w, values, block
-        self.epos, self.ehi = epos, ehi
-        self.lo = body.np(_IDX)
+    def __init__(self, data: np.ndarray[Any, Any]) -> None:
+        self.data, self.pos, self.last = data, 0, -1
+        self.pending = np.empty(0, dtype=np.int64)
+
+    def take(self, m: int) -> np.ndarray[Any, Any]:
+        parts, have = [self.pending], self.pending.size
+        while have < m and self.pos < self.data.size:
+            piece = self.data[self.pos : self.pos + max(1 << 16, (m - have) // 4)]
+            ones = np.flatnonzero(np.unpackbits(piece)).astype(np.int64) + 8 * self.pos
+            self.pos += piece.size
+            parts.append(ones)
+            have += ones.size
+        ones = np.concatenate(parts)
+        if ones.size < m:
+            raise CodecError("topk.idx_q ends before every entry's quotient", param=_IQ)
+        use, self.pending = ones[:m], ones[m:]
+        q = np.diff(use, prepend=self.last) - 1
+        if m:
+            self.last = int(use[-1])
+        return q
+
+    def check_end(self) -> None:
+        """Canonical: the stream ends in the byte of the last entry's one, nothing set after it."""
+        end = (self.last >> 3) + 1 if self.last >= 0 else 0
+        if self.pending.size or self.data.size != end:
+            raise CodecError("topk.idx_q holds bits beyond the last entry", param=_IQ)
+
+
+class _Decoder:
+    """Walks the entries in chunks: Rice codes to indices, values to fp32, into reused buffers."""
+
+    def __init__(self, body: Body, k: int, rice: int, values: str, block: int) -> None:
+        self.body, self.k, self.rice, self.values, self.block = body, k, rice, values, block
         self.val = body.torch(_VAL)
-        self.scales = body.torch(_SCALE) if values == "int8" else torch.empty(0)
+        self.scales = body.torch(_SCALE) if values != "f32" else torch.empty(0)
+        self.r = body.np(_IR)
+        self.weights = (1 << np.arange(rice - 1, -1, -1)).astype(np.int64)
 
     def run(self, acc: Mapping[str, torch.Tensor] | None, names: Sequence[str], offsets: Sequence[int],
             total: int, weight: float) -> float:
         """Without ``acc``: check every index and return the squared norm. With it: add into it."""
         n = min(CHUNK, self.k)
-        g = np.empty(n, dtype=np.int64)
         vbuf = torch.empty(n)
         starts = np.asarray(offsets, dtype=np.int64)
-        carry, sq = 0, 0.0
+        unary = _Unary(self.body.np(_IQ))
+        carry, sq, rice = 0, 0.0, self.rice
         for a, b in quant.chunks(self.k):
             m = b - a
-            gaps = g[:m]
-            np.copyto(gaps, self.lo[a:b], casting="unsafe")
-            i0, i1 = np.searchsorted(self.epos, [a, b])
-            if i1 > i0:
-                gaps[self.epos[i0:i1].astype(np.int64) - a] += self.ehi[i0:i1].astype(np.int64) << self.w
-            if acc is None and int(gaps.min()) < 1:
-                raise CodecError("topk indices are not strictly increasing", param=_IDX)
-            np.cumsum(gaps, out=gaps)
-            gaps += carry - 1  # now the indices
-            carry = int(gaps[-1]) + 1
+            q = unary.take(m)
+            if int(q.max()) > total >> rice:
+                raise CodecError(f"topk index quotient is out of range for {total} elements", param=_IQ)
+            x = q << rice
+            if rice:
+                bits = np.unpackbits(self.r[a * rice // 8 : -(-b * rice // 8)])[: m * rice]
+                x += bits.reshape(m, rice).astype(np.int64) @ self.weights
+            x += 1
+            np.cumsum(x, out=x)
+            x += carry - 1  # now the indices
+            carry = int(x[-1]) + 1
             if acc is None and carry > total:
-                raise CodecError(f"topk index {carry - 1} is out of range for {total} elements", param=_IDX)
-            v = self.val[a:b] if self.values == "f32" else quant.dequantize_chunk(
-                self.val, self.scales, self.block, a, b, vbuf)
+                raise CodecError(f"topk index {carry - 1} is out of range for {total} elements", param=_IQ)
+            v = self._values(a, b, vbuf)
             if acc is None:
                 sq += sqnorm(v)
                 continue
-            idx = torch.from_numpy(gaps)
-            t0, t1 = np.searchsorted(starts, [gaps[0], gaps[-1]], side="right") - 1
-            cuts = np.searchsorted(gaps, starts[t0 + 1 : t1 + 1])
+            idx = torch.from_numpy(x)
+            t0, t1 = np.searchsorted(starts, [x[0], x[-1]], side="right") - 1
+            cuts = np.searchsorted(x, starts[t0 + 1 : t1 + 1])
             lo_cut = 0
             for t, hi_cut in zip(range(t0, t1 + 1), [*cuts.tolist(), m], strict=True):
                 if hi_cut > lo_cut:
                     acc[names[t]].view(-1).index_add_(
                         0, idx[lo_cut:hi_cut] - offsets[t], v[lo_cut:hi_cut], alpha=weight)
                 lo_cut = hi_cut
+        if acc is None:
+            unary.check_end()
         return sq
+
+    def _values(self, a: int, b: int, buf: torch.Tensor) -> torch.Tensor:
+        if self.values == "f32":
+            return self.val[a:b]
+        if self.values == "int8":
+            return quant.dequantize_chunk(self.val, self.scales, self.block, a, b, buf)
+        out = buf[: b - a]
+        neg = torch.from_numpy(np.unpackbits(self.body.np(_VAL)[a // 8 : -(-b // 8)])[: b - a])
+        torch.sub(1.0, neg, alpha=2.0, out=out)
+        return quant.scale_chunk(out, self.scales, self.block, a)

@@ -33,6 +33,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("int8", {"block": 1000}),
     ("topk", {"density": 0.05}),
     ("topk", {"density": 0.05, "values": "int8"}),
+    ("topk", {"density": 0.05, "values": "sign"}),
     ("topk", {"density": 0.05, "mode": "tensor"}),
 ]
 
@@ -127,7 +128,7 @@ def test_topk_sends_the_largest_magnitudes(mode):
                 assert bool((back[name].reshape(-1)[top] != 0).all()), name
 
 
-@pytest.mark.parametrize("values", ["f32", "int8"])
+@pytest.mark.parametrize("values", ["f32", "int8", "sign"])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_topk_error_feedback_keeps_every_bit_of_the_update(values, momentum):
     # Prepare
@@ -165,6 +166,32 @@ def test_topk_density_warms_up_to_its_target():
     want = [math.ceil(d * total) for d in (0.25, 0.0625, 0.015625, 0.00390625, 0.001, 0.001)]
     assert seen == want
     assert codecs.warmup_density(2, 0.001) == 0.015625
+
+
+@pytest.mark.parametrize("picks", [
+    [0],
+    [0, 1, 2, 3],
+    [3_000_013],  # the last element of the model
+    [5, 6, 2_999_999, 3_000_000, 3_000_013],  # a gap far beyond the Rice parameter
+    list(range(0, 3_000_014, 1_000)),
+], ids=["first", "run", "last", "far", "even"])
+@pytest.mark.parametrize("values", ["f32", "sign"])
+def test_topk_indices_round_trip_exactly(picks, values):
+    """Rice coding is lossless for any strictly increasing index set; f32 values come back bit for bit,
+    sign values as the sign times the mean magnitude."""
+    flat = torch.zeros(3_000_014)
+    vals = torch.linspace(-1.0, 1.0, len(picks) + 2)[1:-1] + 1e-3  # nonzero, both signs
+    flat[picks] = vals
+    upd = {"v": flat[:5].clone(), "w": flat[5:].reshape(3, 1_000_003).clone()}  # sorted names: v, w
+    body = encode(upd, codec="topk", density=1.0, values=values, block=0)
+    back = decode(body, BIG)
+    got = torch.cat([back["v"], back["w"].reshape(-1)])
+    assert torch.equal(torch.nonzero(got).view(-1), torch.tensor(picks))
+    if values == "f32":
+        assert torch.equal(got[picks], vals)
+    else:
+        assert torch.equal(got[picks].sign(), vals.sign())
+        torch.testing.assert_close(got[picks].abs(), vals.abs().mean().expand(len(picks)))
 
 
 def test_topk_crosses_chunk_seams():
@@ -247,7 +274,7 @@ def _codec(value: str) -> Edit:
 
 
 def _version(a, m):
-    m["codec_version"] = "2"
+    m["codec_version"] = str(codecs.CODEC_VERSIONS[m["codec"]] + 1)
 
 
 def _block(a, m):
@@ -281,29 +308,35 @@ def test_refused_update_names_the_field_and_leaves_acc_untouched(codec, edit, pa
     assert same(acc, ref)
 
 
-def _zero_gap(a, m):
-    """A zero gap repeats an index."""
-    pos = next(p for p in range(1, a["topk.idx"].size) if p not in set(a["topk.exc_pos"].tolist()))
-    a["topk.idx"] = a["topk.idx"].copy()
-    a["topk.idx"][pos] = 0
+def _q_bits(a) -> np.ndarray:
+    return np.unpackbits(a["topk.idx_q"])
+
+
+def _extra_one(a, m):
+    """A one where a zero was: the stream then holds more quotients than there are entries."""
+    bits = _q_bits(a)
+    bits[np.flatnonzero(bits == 0)[0]] = 1
+    a["topk.idx_q"] = np.packbits(bits)
+
+
+def _q_short(a, m):
+    a["topk.idx_q"] = a["topk.idx_q"][:-1]
 
 
 def _push_last_out(a, m):
-    """The largest gap the header allows, on the last index: past the end of the model."""
-    w, total, k = int(m["width"]), int(m["numel"]), a["topk.idx"].size
-    pos, hi = a["topk.exc_pos"].tolist(), a["topk.exc_hi"].tolist()
-    if pos and pos[-1] == k - 1:
-        hi[-1] = total >> w
-    else:
-        pos, hi = [*pos, k - 1], [*hi, total >> w]
-    a["topk.exc_pos"], a["topk.exc_hi"] = np.array(pos, np.uint32), np.array(hi, np.uint32)
-    a["topk.idx"] = a["topk.idx"].copy()
-    a["topk.idx"][-1] = (1 << w) - 1
+    """The largest quotient the header allows, on the last index: past the end of the model."""
+    bits = _q_bits(a)
+    last = int(np.flatnonzero(bits)[-1])
+    pad = np.zeros(int(m["numel"]) >> int(m["rice"]), np.uint8)
+    a["topk.idx_q"] = np.packbits(np.concatenate([bits[:last], pad, [1]]).astype(np.uint8))
 
 
-def _exc_hi(a, m):
-    a["topk.exc_pos"] = np.array([0], np.uint32)
-    a["topk.exc_hi"] = np.array([1 << 30], np.uint32)
+def _rice(a, m):
+    m["rice"] = "41"
+
+
+def _k(a, m):
+    m["k"] = str(int(m["k"]) + 1)
 
 
 def _numel(a, m):
@@ -324,20 +357,36 @@ def _val_short(a, m):
 
 
 TOPK_REFUSALS = [
-    (_zero_gap, "topk.idx"),
-    (_push_last_out, "topk.idx"),
-    (_exc_hi, "topk.exc_hi"),
+    (_extra_one, "topk.idx_q"),
+    (_q_short, "topk.idx_q"),
+    (_push_last_out, "topk.idx_q"),
+    (_rice, "__metadata__.rice"),
+    (_k, "topk.val"),
     (_numel, "__metadata__.numel"),
     (_spec_digest, "__metadata__.spec"),
     (_val_nan, "topk.val"),
     (_val_short, "topk.val"),
-    (_drop("topk.exc_pos"), "topk.exc_pos"),
+    (_drop("topk.idx_r"), "topk.idx_r"),
 ]
 
 
-@pytest.mark.parametrize(("edit", "param"), TOPK_REFUSALS)
-def test_refused_topk_update_leaves_acc_untouched(edit, param):
-    body = rebuild(encode(rand_update(SMALLCNN), codec="topk", density=0.01), edit)
+def _scale_negative(a, m):
+    a["topk.val:scale"] = -a["topk.val:scale"]
+
+
+def _sign_short(a, m):
+    a["topk.val"] = a["topk.val"][:-1]
+
+
+@pytest.mark.parametrize(("edit", "param", "values"), [
+    *((e, p, "f32") for e, p in TOPK_REFUSALS),
+    (_extra_one, "topk.idx_q", "sign"),
+    (_scale_negative, "topk.val:scale", "sign"),
+    (_sign_short, "topk.val", "sign"),
+    (_scale_negative, "topk.val:scale", "int8"),
+])
+def test_refused_topk_update_leaves_acc_untouched(edit, param, values):
+    body = rebuild(encode(rand_update(SMALLCNN), codec="topk", density=0.01, values=values), edit)
     acc = rand_acc(SMALLCNN)
     ref = clone(acc)
     with pytest.raises(CodecError) as err:
@@ -401,11 +450,15 @@ def test_dense_codecs_refuse_an_update_over_budget(codec, opts):
     assert err.value.param == "byte_budget"
 
 
-def test_topk_fills_but_never_exceeds_its_budget():
+@pytest.mark.parametrize("values", ["f32", "int8", "sign"])
+def test_topk_fills_but_never_exceeds_its_budget(values):
+    """The size bound is worst-case (indices spread as evenly as possible, the header's numbers at their
+    widest), so a budget is filled to within the slack of that bound: a few percent."""
     upd = rand_update(SMALLCNN)
+    everything = len(encode(upd, codec="topk", density=1.0, values=values))
     for budget in (600, 5_000, 50_000, 400_000):
-        body = encode(upd, codec="topk", byte_budget=budget)
-        assert 0.97 * budget <= len(body) <= budget
+        body = encode(upd, codec="topk", byte_budget=budget, values=values)
+        assert 0.92 * min(budget, everything) <= len(body) <= budget
     with pytest.raises(CodecError) as err:
         encode(upd, codec="topk", byte_budget=200)
     assert err.value.param == "byte_budget"
@@ -432,7 +485,7 @@ def test_state_for_another_model_is_a_caller_error():
 
 
 @pytest.mark.parametrize("density", [0.01, 0.001])
-@pytest.mark.parametrize("values", ["f32", "int8"])
+@pytest.mark.parametrize("values", ["f32", "int8", "sign"])
 def test_encoded_size_is_a_tight_bound_for_topk(density, values):
     bound = encoded_size(SMALLCNN, codec="topk", density=density, values=values)
     actual = len(encode(rand_update(SMALLCNN), codec="topk", density=density, values=values))
@@ -509,6 +562,12 @@ def test_half_precision_and_strided_updates_encode_as_fp32(codec, opts):
     elif codec == "int8":
         half_step = float(upd["t"].abs().max()) / 127 / 2
         torch.testing.assert_close(back["t"], upd["t"], rtol=0, atol=half_step * 1.001)
+    elif opts.get("values") == "sign":  # the signs, and one magnitude: the mean of those sent
+        sent = torch.cat([back["h"], back["t"].reshape(-1)]) != 0
+        orig = torch.cat([upd["h"].float(), upd["t"].reshape(-1)])[sent]
+        got = torch.cat([back["h"], back["t"].reshape(-1)])[sent]
+        assert torch.equal(got.sign(), orig.sign())
+        torch.testing.assert_close(got.abs(), orig.abs().mean().expand_as(got))
     else:
         sent = back["t"] != 0
         torch.testing.assert_close(back["t"][sent], upd["t"][sent], rtol=0.02, atol=0.02)
