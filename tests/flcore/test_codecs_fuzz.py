@@ -21,6 +21,7 @@ SPEC = {
 CODECS: list[tuple[str, dict[str, Any]]] = [
     ("none", {}), ("int8", {}), ("int8", {"block": 5}), ("topk", {"density": 0.2}),
     ("topk", {"density": 0.2, "values": "int8", "block": 3}),
+    ("topk", {"density": 0.2, "values": "sign", "block": 5}),
 ]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -71,13 +72,16 @@ _entry = st.fixed_dictionaries({
 })
 
 
+_META_KEYS = ["codec", "codec_version", "block", "numel", "k", "rice", "values", "spec"]
+_META_VALUES = ["none", "int8", "topk", "1", "2", "0", "8", "f32", "sign", "-3", "99999999999"]
+
+
 @FUZZ
 @given(
-    st.dictionaries(st.sampled_from(["a", "b", "c", "a:scale", "topk.idx", "topk.val", "x"]),
+    st.dictionaries(st.sampled_from(["a", "b", "c", "a:scale", "topk.idx_q", "topk.idx_r", "topk.val", "x"]),
                     _entry | _json, max_size=5),
-    st.dictionaries(st.sampled_from(["codec", "codec_version", "block", "numel", "width", "values", "spec"]),
-                    st.sampled_from(["none", "int8", "topk", "1", "0", "8", "f32", "-3", "99999999999"])
-                    | st.text(max_size=4), max_size=7),
+    st.dictionaries(st.sampled_from(_META_KEYS), st.sampled_from(_META_VALUES) | st.text(max_size=4),
+                    max_size=7),
     st.binary(max_size=512),
 )
 def test_structured_headers_are_checked(tensors, meta, data):
@@ -112,7 +116,7 @@ _specs = st.dictionaries(
 
 
 @settings(max_examples=60, deadline=None)
-@given(_specs, st.integers(0, 60_000), st.sampled_from(["f32", "int8"]),
+@given(_specs, st.integers(0, 60_000), st.sampled_from(["f32", "int8", "sign"]),
        st.sampled_from(["global", "tensor"]), st.integers(0, 2**16))
 def test_topk_body_never_exceeds_its_budget(spec, budget, values, mode, seed):
     upd = _update(spec, seed)
@@ -128,7 +132,7 @@ def test_topk_body_never_exceeds_its_budget(spec, budget, values, mode, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(_specs, st.floats(1e-4, 1.0), st.sampled_from(["f32", "int8"]), st.integers(0, 2**16))
+@given(_specs, st.floats(1e-4, 1.0), st.sampled_from(["f32", "int8", "sign"]), st.integers(0, 2**16))
 def test_topk_size_bound_holds_for_any_density(spec, density, values, seed):
     bound = encoded_size(spec, codec="topk", density=density, values=values)
     body = encode(_update(spec, seed), codec="topk", density=density, values=values)
