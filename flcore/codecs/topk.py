@@ -339,7 +339,9 @@ def _write(idx: torch.Tensor, val: torch.Tensor, total: int, fp: str, values: st
     for a, b in quant.chunks(k):  # CHUNK * rice bits is a whole number of bytes
         xs = x[a:b]
         if rice:
-            bits = ((xs[:, None] >> np.arange(rice - 1, -1, -1)) & 1).astype(np.uint8)
+            bits = np.empty((b - a, rice), dtype=np.uint8)
+            for j in range(rice):  # one bit plane at a time: no chunk x rice int64 temporary
+                np.bitwise_and(xs >> (rice - 1 - j), 1, out=bits[:, j], casting="unsafe")
             packed = np.packbits(bits.reshape(-1))
             r_out[a * rice // 8 : a * rice // 8 + packed.size] = packed
     # The unary stream: entry i's one sits at bit sum(q[:i+1]) + i.
@@ -454,7 +456,6 @@ class _Decoder:
         self.val = body.torch(_VAL)
         self.scales = body.torch(_SCALE) if values != "f32" else torch.empty(0)
         self.r = body.np(_IR)
-        self.weights = (1 << np.arange(rice - 1, -1, -1)).astype(np.int64)
 
     def run(self, acc: Mapping[str, torch.Tensor] | None, names: Sequence[str], offsets: Sequence[int],
             total: int, weight: float) -> float:
@@ -471,8 +472,9 @@ class _Decoder:
                 raise CodecError(f"topk index quotient is out of range for {total} elements", param=_IQ)
             x = q << rice
             if rice:
-                bits = np.unpackbits(self.r[a * rice // 8 : -(-b * rice // 8)])[: m * rice]
-                x += bits.reshape(m, rice).astype(np.int64) @ self.weights
+                bits = np.unpackbits(self.r[a * rice // 8 : -(-b * rice // 8)])[: m * rice].reshape(m, rice)
+                for j in range(rice):
+                    x += bits[:, j].astype(np.int64) << (rice - 1 - j)
             x += 1
             np.cumsum(x, out=x)
             x += carry - 1  # now the indices
