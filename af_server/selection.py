@@ -25,11 +25,11 @@ the compute is the one P(on time) uses, the transfer times the NEF's means with 
 above, so a UE in poor coverage or a crowded cell costs more radio energy. Without a NEF prediction
 only the training part is counted. Once the UE has reported energies (``Fl5g-Energy-Joules``), the
 prediction is multiplied by ``Candidate.energy_ratio``, an EWMA (in log space) of reported over
-predicted joules (``calibrated_ratio``). With the job's ``max_energy_j``, every policy first leaves out
-the UEs predicted above it alone in their cell, and those without a profile (the round record lists
-them in ``over_energy_cap``); the over-selecting policies also pass over a UE whose joining would push
-it, or a UE already chosen in its cell, above the cap by sharing the cell. ``random`` and ``all`` check
-the cap alone in the cell only.
+predicted joules (``calibrated_ratio``), reset when the UE registers again. With the job's
+``max_energy_j``, every policy first leaves out the UEs predicted above it alone in their cell, and
+those without a profile (the round record lists them in ``over_energy_cap``); the over-selecting
+policies also pass over a UE whose joining would push it, or a UE already chosen in its cell, above
+the cap by sharing the cell. ``random`` and ``all`` check the cap alone in the cell only.
 
 Policies:
 
@@ -50,9 +50,9 @@ Policies:
   pipeline first in ``realtime``): frugal UEs come first most of the time, the others still get
   their turn, so their partitions are not left out of training. UEs without a profile come last.
 
-Over-selection (``deadline``, ``utility``, ``energy``): UEs are taken in the policy's order until the expected
-number of on-time UEs, sum(P(on time)) over the chosen (each with its cell shared by the chosen UEs
-in it), reaches k; never more than ``max_factor * k``, and a UE that would not raise that sum by
+Over-selection (``deadline``, ``utility``, ``energy``): UEs are taken in the policy's order until the
+expected number of on-time UEs, sum(P(on time)) over the chosen (each with its cell shared by the
+chosen UEs in it), reaches k; never more than ``max_factor * k``, and a UE that would not raise that sum by
 ``MIN_GAIN`` (it would only crowd its cell) is passed over.
 """
 

@@ -5,8 +5,9 @@ static, walking and driving UEs) hosts 60 UE agents in two processes, training S
 Fashion-MNIST (Dirichlet alpha 0.5). Each policy runs the same job (same seed, rounds and data) on
 a fresh stack: ``sync`` timeline, a fixed deadline, fp32 updates (codec ``none``: 1.7 MB up, so the
 uplink matters: ~0.1 s on an FR2 cell, a second or more on an FR1 macro cell shared by several of
-the chosen UEs), k = 20 UEs wanted per round. ``random`` samples k; ``deadline`` and ``utility`` read
-the NEF and over-select to expect k on time.
+the chosen UEs), k = 20 UEs wanted per round. ``random`` samples k; ``deadline``, ``utility`` and
+``energy`` read the NEF and over-select to expect k on time; ``energy`` takes the UEs eligible under
+the deadline rule in a random order weighted towards low predicted joules.
 
 Compute is short (2 local steps) because 20 UEs train at once on the machine's few shared cores:
 their compute time is then a few hundred milliseconds, not a noise that swamps the radio. Before the
@@ -17,7 +18,11 @@ registration runs alone and says nothing about sharing the cores).
 
 Deadline compliance = on-time updates / selected UEs over all rounds. Time to accuracy = wall time
 from the first dispatch to the end of the first round whose model reaches the target accuracy
-(stratified 2,000-image test subset), as a ratio to ``random`` (below 1: faster).
+(stratified 2,000-image test subset), as a ratio to ``random`` (below 1: faster). Energy = what the UEs
+reported with their updates (``Fl5g-Energy-Joules``: training, download and upload at the UE agents'
+default powers; a UE that sent nothing reported nothing), per selected UE per round (the round's
+reported joules over the UEs it selected, averaged over rounds), per on-time update, and as a ratio
+to ``deadline`` (below 1: less); next to it, the AF's mean prediction for the chosen UEs.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from rich.console import Console
 
 from bench.common import parser, save, table
 from bench.fljobs import final_accuracy, outcomes, run_job, stack, time_to
+from ue_agent.settings import UeSettings
 
-POLICIES = ("random", "deadline", "utility")
+POLICIES = ("random", "deadline", "utility", "energy")
 console = Console(width=200)
 
 
@@ -75,6 +81,31 @@ def summarise(policy: str, result: dict[str, Any], target: float) -> dict[str, A
         "time_to_target_s": time_to(rounds, target),
         "final_accuracy": final_accuracy(rounds),
         "nef_degraded_rounds": sum(bool(r["nef_degraded"]) for r in rounds),
+        **energy(rounds),
+    }
+
+
+def energy(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reported joules per selected UE per round, per on-time update, and the AF's mean prediction;
+    and the radio's share: the UE agents' default UL/DL powers times each update's measured transfer
+    times (every UE here has the same device, so the radio is where the policies can differ)."""
+    ul_w, dl_w = (float(UeSettings.model_fields[f].default) for f in ("ul_power_w", "dl_power_w"))
+    per_round = [sum(u.get("energy_j") or 0.0 for u in r["ues"]) / len(r["ues"]) for r in rounds if r["ues"]]
+    ues = [u for r in rounds for u in r["ues"]]
+    total = sum(u.get("energy_j") or 0.0 for u in ues)
+    on_time = sum(u["outcome"] == "on_time" for u in ues)
+    predicted = [u["predicted_energy_j"] for u in ues if u.get("predicted_energy_j") is not None]
+    radio = [
+        ul_w * u["actual_ul_s"] + dl_w * (u.get("actual_dl_s") or 0.0)
+        for u in ues
+        if u.get("energy_j") is not None and u.get("actual_ul_s") is not None
+    ]
+    return {
+        "energy_j_per_ue_round": sum(per_round) / len(per_round) if per_round else None,
+        "energy_j_per_on_time": total / on_time if on_time else None,
+        "energy_j_total": total,
+        "predicted_energy_j_mean": sum(predicted) / len(predicted) if predicted else None,
+        "radio_energy_j_per_update": sum(radio) / len(radio) if radio else None,
     }
 
 
@@ -120,9 +151,12 @@ def main() -> None:
             ) as st:
                 one(policy, st)
     base = results["random"]["time_to_target_s"]
+    joules = results["deadline"]["energy_j_per_ue_round"]
     for r in results.values():
         t = r["time_to_target_s"]
         r["tta_ratio_vs_random"] = t / base if (t is not None and base) else None
+        j = r["energy_j_per_ue_round"]
+        r["energy_ratio_vs_deadline"] = j / joules if (j is not None and joules) else None
     cols = [
         "policy",
         "selected/rnd",
@@ -137,6 +171,11 @@ def main() -> None:
         "TTA s",
         "TTA / random",
         "final acc %",
+        "J/UE/rnd",
+        "J/on-time",
+        "J vs deadline",
+        "pred J/UE",
+        "radio J/upd",
     ]
     rows = [
         [
@@ -153,6 +192,11 @@ def main() -> None:
             r["time_to_target_s"] if r["time_to_target_s"] is not None else "not reached",
             r["tta_ratio_vs_random"] if r["tta_ratio_vs_random"] is not None else "-",
             (r["final_accuracy"] or 0) * 100,
+            _or_dash(r["energy_j_per_ue_round"]),
+            _or_dash(r["energy_j_per_on_time"]),
+            _or_dash(r["energy_ratio_vs_deadline"]),
+            _or_dash(r["predicted_energy_j_mean"]),
+            _or_dash(r["radio_energy_j_per_update"]),
         ]
         for r in results.values()
     ]
@@ -162,6 +206,10 @@ def main() -> None:
     )
     console.print(table(title, cols, rows))
     save("selection", {"config": cfg, "quick": args.quick, "results": results, "rounds": raw})
+
+
+def _or_dash(x: float | None) -> float | str:
+    return "-" if x is None else x
 
 
 if __name__ == "__main__":
