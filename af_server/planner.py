@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from af_server.budgets import byte_budget
 from af_server.metrics import Metrics
 from af_server.modelstore import DEFAULT_DOWNLINK_DENSITY, GlobalModel
@@ -324,7 +326,10 @@ def _energy_model(raw: object) -> EnergyModel | None:
     """The device profile the UE registered (validated then), as the model to predict with."""
     if not isinstance(raw, dict):
         return None
-    return EnergyProfile.model_validate(raw).model()
+    try:
+        return EnergyProfile.model_validate(raw).model()
+    except ValidationError:
+        return None  # written by another version of the AF: as if the UE had declared none
 
 
 def _median(xs: list[float]) -> float:

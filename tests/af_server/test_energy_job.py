@@ -18,9 +18,11 @@ import torch
 from prometheus_client import CollectorRegistry
 
 from af_server.app import create_app
+from af_server.planner import _energy_model
 from af_server.selection import calibrated_ratio
 from af_server.settings import AfSettings
 from flcore.codecs import encode
+from flcore.energy import EnergyModel
 from flcore.models import build_model, float_state
 from nef_mock.app import create_app as create_nef
 from nef_mock.settings import DEV_CLIENT_SECRET
@@ -148,3 +150,16 @@ async def test_energy_job_keeps_the_costly_and_the_unknown_out_and_learns_from_r
     assert rows.hget(f"{prefix}:ue:{HOT}", "energy_profile") is None
     assert rows.hget(f"{prefix}:ue:{chosen}", "energy_profile") is None
     assert rows.hget(f"{prefix}:ue:{chosen}", "energy_ratio") is None
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (PHONE, EnergyModel(4.0, 2.5, 1.2, 0.05)),
+        (None, None),
+        ({"train_power_w": -1.0, "ul_power_w": 1.0, "dl_power_w": 1.0}, None),  # not from this AF
+        ("4 W", None),
+    ],
+)
+def test_the_planner_reads_a_stored_profile_or_none(row: object, expected: EnergyModel | None) -> None:
+    assert _energy_model(row) == expected
