@@ -23,8 +23,10 @@ def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
 
 
 def save(name: str, data: dict[str, Any]) -> Path:
+    """``results/<name>.json``; a ``--quick`` run writes ``<name>.quick.json`` (not committed) so that it
+    never replaces the full run the README quotes."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{name}{'.quick' if data.get('quick') else ''}.json"
     data = {"benchmark": name, "timestamp": time.time(), **data}
     path.write_text(json.dumps(data, indent=2))
     return path
