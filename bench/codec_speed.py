@@ -32,6 +32,7 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("topk1%", "topk", {"density": 0.01}),
     ("topk.1%", "topk", {"density": 0.001}),
     ("topk1%i8", "topk", {"density": 0.01, "values": "int8"}),
+    ("topk1%sign", "topk", {"density": 0.01, "values": "sign"}),
 ]
 
 
