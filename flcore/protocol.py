@@ -6,7 +6,7 @@ Both sides import these models from here (the services never import each other).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -28,6 +28,8 @@ ENROLLMENT_KEY = "Fl5g-Enrollment-Key"
 
 MAX_POWER_W = 1000.0
 """The most a UE's device may declare for any state: more than a vehicle's computer draws."""
+ProfileFigure = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
+"""A compute benchmark figure (e.g. seconds per step): finite, positive, at most a day."""
 
 
 class EnergyProfile(BaseModel):
@@ -49,8 +51,8 @@ class UeRegistration(BaseModel):
 
     gpsi: str = Field(description="GPSI: msisdn-<digits> or extid-<local>@<domain>")
     num_samples: int = Field(ge=1, le=10_000_000)
-    compute_profile: dict[str, float] = Field(
-        default_factory=dict, description="e.g. seconds_per_step: the UE's own benchmark"
+    compute_profile: dict[str, ProfileFigure] = Field(
+        default_factory=dict, max_length=16, description="e.g. seconds_per_step: the UE's own benchmark"
     )
     energy_profile: EnergyProfile | None = Field(
         default=None,

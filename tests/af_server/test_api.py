@@ -96,6 +96,16 @@ def test_registration_refuses_bad_input(af):
             400,
             "/energy_profile/ul_power_w",
         )
+        for value in (-0.1, 0.0, "NaN", 1e9, "fast"):
+            _problem(
+                c.post(
+                    "/af/v1/ues",
+                    json={"gpsi": GPSI, "num_samples": 1, "compute_profile": {"seconds_per_step": value}},
+                    headers=hdr,
+                ),
+                400,
+                "/compute_profile/seconds_per_step",
+            )
         # a good profile is taken
         r = c.post("/af/v1/ues", json={"gpsi": GPSI, "num_samples": 1, "energy_profile": phone}, headers=hdr)
         assert r.status_code == 201, r.text
