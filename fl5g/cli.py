@@ -58,6 +58,10 @@ def demo_cmd(
         float | None, typer.Option(help="per-UE cap on the predicted joules of a round (default none)")
     ] = None,
     codec: Annotated[str, typer.Option(help="none, int8, topk")] = "none",
+    density: Annotated[
+        float | None, typer.Option(help="topk: target share of values sent (default: the byte budget)")
+    ] = None,
+    topk_values: Annotated[str, typer.Option(help="topk: f32, int8 or sign")] = "f32",
     report: Annotated[Path, typer.Option(help="directory for report.json")] = Path("out"),
 ) -> None:
     """Start the NEF mock, the AF and the UE agents; run one FL job; report; shut down."""
@@ -77,6 +81,8 @@ def demo_cmd(
     }
     if max_energy_j is not None:
         spec["max_energy_j"] = max_energy_j
+    if codec == "topk":
+        spec.update(density=density, topk_values=topk_values)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
     console.print(
