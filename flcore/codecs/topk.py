@@ -403,6 +403,8 @@ def decode_into(body: Body, spec: ModelSpec, acc: Mapping[str, torch.Tensor] | N
     want = {e.name: e for e in _entries(k, rice, 0, values, block)}
     for e in want.values():
         body.expect(e.name, e.dtype, None if e.name == _IQ else e.shape)
+    if len(body.tensors[_IQ].shape) != 1:
+        raise CodecError("topk.idx_q must be 1-D", param=_IQ)
     body.only(set(want))
     if values != "f32" and not quant.check_scales(body.torch(_SCALE)):
         raise CodecError("topk value scales are negative, non-finite or too large", param=_SCALE)

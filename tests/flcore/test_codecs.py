@@ -331,6 +331,10 @@ def _push_last_out(a, m):
     a["topk.idx_q"] = np.packbits(np.concatenate([bits[:last], pad, [1]]).astype(np.uint8))
 
 
+def _q_2d(a, m):
+    a["topk.idx_q"] = a["topk.idx_q"].reshape(1, -1)
+
+
 def _rice(a, m):
     m["rice"] = "41"
 
@@ -359,6 +363,7 @@ def _val_short(a, m):
 TOPK_REFUSALS = [
     (_extra_one, "topk.idx_q"),
     (_q_short, "topk.idx_q"),
+    (_q_2d, "topk.idx_q"),
     (_push_last_out, "topk.idx_q"),
     (_rice, "__metadata__.rice"),
     (_k, "topk.val"),
