@@ -69,6 +69,7 @@ class UeAgent:
     metrics: UeMetrics
     energy: EnergyModel
     enrollment_key: str
+    device: str | None = None  # its class in UE_DEVICE_MIX (None: the UE_*_POWER_W settings)
     poll_wait_s: float = 10.0
     seconds_per_step: float = 0.02
     token: str | None = None

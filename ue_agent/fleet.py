@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +20,6 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from flcore.data import dirichlet_partition, load_fashion_mnist
-from flcore.energy import EnergyModel
 from flcore.httpmetrics import HttpMetricsMiddleware
 from flcore.problem import ProblemError, install_problem_handlers
 from ue_agent.agent import UeAgent, measure_seconds_per_step
@@ -42,6 +42,11 @@ class Fleet:
         self._executor: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
+        await self.build()
+        self._tasks = [asyncio.create_task(a.run(self.stop), name=a.gpsi) for a in self.agents]
+
+    async def build(self) -> None:
+        """The agents, each with its data partition and its device's energy model; none running yet."""
         s = self.settings
         torch.set_num_threads(1)
         workers = s.train_workers or os.cpu_count() or 1
@@ -65,10 +70,10 @@ class Fleet:
         step_s = await asyncio.get_running_loop().run_in_executor(
             self._executor, measure_seconds_per_step, first
         )
-        energy = EnergyModel(s.train_power_w, s.ul_power_w, s.dl_power_w, s.idle_power_w)
         for i in range(s.count):
             index = s.first_index + i
             gpsi = gpsi_for(index)
+            device, energy = s.device(index)
             self.agents.append(
                 UeAgent(
                     index=index,
@@ -79,14 +84,18 @@ class Fleet:
                     executor=self._executor,
                     metrics=self.metrics,
                     energy=energy,
+                    device=device,
                     enrollment_key=s.enrollment_key,
                     poll_wait_s=s.poll_wait_s,
                     seconds_per_step=step_s,
                 )
             )
         self.metrics.ues.set(len(self.agents))
-        self._tasks = [asyncio.create_task(a.run(self.stop), name=a.gpsi) for a in self.agents]
-        log.info("%d UEs started (%s..), %d training workers", s.count, self.agents[0].gpsi, workers)
+        devices = Counter(a.device or "settings" for a in self.agents)
+        log.info(
+            "%d UEs (%s..), %d training workers, devices %s",
+            s.count, self.agents[0].gpsi, workers, dict(sorted(devices.items())),
+        )
 
     async def close(self) -> None:
         self.stop.set()
@@ -140,6 +149,7 @@ def create_app(settings: UeSettings | None = None, *, registry: CollectorRegistr
                 {
                     "gpsi": a.gpsi,
                     "registered": a.token is not None,
+                    "device": a.device,
                     "rounds": a.rounds_done,
                     "samples": len(a.data),
                 }

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flcore.energy import EnergyModel
+from ue_agent.devices import DEVICE_CLASSES, Mix, device_class, parse_mix
+
+POWER_FIELDS = ("train_power_w", "ul_power_w", "dl_power_w", "idle_power_w")
 
 
 def gpsi_for(index: int) -> str:
@@ -32,8 +39,39 @@ class UeSettings(BaseSettings):
     poll_wait_s: float = 10.0
     pace: bool = True
     rate_refresh_s: float = 0.1
-    # energy model (see README: "Energy accounting")
+    # energy model (see README: "Energy accounting"): one device for every UE of the process, or a
+    # mix of device classes (ue_agent.devices), each UE's class fixed by its index and data_seed
     train_power_w: float = 4.0
     ul_power_w: float = 2.5
     dl_power_w: float = 1.2
     idle_power_w: float = 0.05
+    device_mix: str = Field(
+        default="", description="class:weight,... of ue_agent.devices; empty: the powers above"
+    )
+
+    @field_validator("device_mix")
+    @classmethod
+    def _valid_mix(cls, v: str) -> str:
+        parse_mix(v)
+        return v
+
+    @model_validator(mode="after")
+    def _mix_or_powers(self) -> Self:
+        given = sorted(f"UE_{f.upper()}" for f in POWER_FIELDS if f in self.model_fields_set)
+        if self.device_mix.strip() and given:
+            raise ValueError(
+                f"UE_DEVICE_MIX sets each UE's powers: leave {', '.join(given)} unset, or the mix"
+            )
+        return self
+
+    @property
+    def mix(self) -> Mix:
+        return parse_mix(self.device_mix)
+
+    def device(self, index: int) -> tuple[str | None, EnergyModel]:
+        """UE ``index``'s device class (None without a mix) and its energy model."""
+        mix = self.mix
+        if not mix:
+            return None, EnergyModel(self.train_power_w, self.ul_power_w, self.dl_power_w, self.idle_power_w)
+        name = device_class(index, self.data_seed, mix)
+        return name, DEVICE_CLASSES[name]
