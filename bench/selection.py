@@ -9,6 +9,11 @@ the chosen UEs), k = 20 UEs wanted per round. ``random`` samples k; ``deadline``
 ``energy`` read the NEF and over-select to expect k on time; ``energy`` takes the UEs eligible under
 the deadline rule in a random order weighted towards low predicted joules.
 
+The UEs have different devices (``UE_DEVICE_MIX``, ``ue_agent.devices.TYPICAL_MIX``: 3 flagship phones,
+4 mid-range phones, 2 tablets or laptops, 1 vehicle computer in every 10 UEs, dealt by the seed), each
+declaring its class's powers at registration and reporting with them, so the ``energy`` policy has
+devices to choose between, not only radio conditions.
+
 Compute is short (2 local steps) because 20 UEs train at once on the machine's few shared cores:
 their compute time is then a few hundred milliseconds, not a noise that swamps the radio. Before the
 measured job every stack runs the same two-round warm-up job (random selection), so that the AF
@@ -19,10 +24,11 @@ registration runs alone and says nothing about sharing the cores).
 Deadline compliance = on-time updates / selected UEs over all rounds. Time to accuracy = wall time
 from the first dispatch to the end of the first round whose model reaches the target accuracy
 (stratified 2,000-image test subset), as a ratio to ``random`` (below 1: faster). Energy = what the UEs
-reported with their updates (``Fl5g-Energy-Joules``: training, download and upload at the UE agents'
-default powers; a UE that sent nothing reported nothing), per selected UE per round (the round's
+reported with their updates (``Fl5g-Energy-Joules``: training, download and upload at their device's
+powers; a UE that sent nothing reported nothing), per selected UE per round (the round's
 reported joules over the UEs it selected, averaged over rounds), per on-time update, and as a ratio
-to ``deadline`` (below 1: less); next to it, the AF's mean prediction for the chosen UEs.
+to ``deadline`` (below 1: less); next to it, the AF's mean prediction for the chosen UEs, the radio's
+part and the share of each device class among the selected.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from rich.console import Console
 
 from bench.common import parser, save, table
 from bench.fljobs import final_accuracy, outcomes, run_job, stack, time_to
-from ue_agent.settings import UeSettings
+from ue_agent.devices import DEVICE_CLASSES, TYPICAL_MIX, device_class, parse_mix
+from ue_agent.settings import gpsi_for
 
 POLICIES = ("random", "deadline", "utility", "energy")
 console = Console(width=200)
@@ -57,7 +64,13 @@ def spec(cfg: dict[str, Any], policy: str) -> dict[str, Any]:
     }
 
 
-def summarise(policy: str, result: dict[str, Any], target: float) -> dict[str, Any]:
+def devices(cfg: dict[str, Any]) -> dict[str, str]:
+    """Each UE's device class, as the UE processes deal them (index and seed)."""
+    mix = parse_mix(cfg["device_mix"])
+    return {gpsi_for(i): device_class(i, cfg["seed"], mix) for i in range(cfg["ues"])}
+
+
+def summarise(policy: str, result: dict[str, Any], target: float, dev: dict[str, str]) -> dict[str, Any]:
     rounds = result["rounds"]
     o = outcomes(rounds)
     ues = [u for r in rounds for u in r["ues"]]
@@ -81,22 +94,22 @@ def summarise(policy: str, result: dict[str, Any], target: float) -> dict[str, A
         "time_to_target_s": time_to(rounds, target),
         "final_accuracy": final_accuracy(rounds),
         "nef_degraded_rounds": sum(bool(r["nef_degraded"]) for r in rounds),
-        **energy(rounds),
+        "device_share": {c: sum(dev[u["gpsi"]] == c for u in ues) / max(1, len(ues)) for c in DEVICE_CLASSES},
+        **energy(rounds, dev),
     }
 
 
-def energy(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def energy(rounds: list[dict[str, Any]], dev: dict[str, str]) -> dict[str, Any]:
     """Reported joules per selected UE per round, per on-time update, and the AF's mean prediction;
-    and the radio's share: the UE agents' default UL/DL powers times each update's measured transfer
-    times (every UE here has the same device, so the radio is where the policies can differ)."""
-    ul_w, dl_w = (float(UeSettings.model_fields[f].default) for f in ("ul_power_w", "dl_power_w"))
+    and the radio's part: each UE's device UL/DL powers times its update's measured transfer times."""
     per_round = [sum(u.get("energy_j") or 0.0 for u in r["ues"]) / len(r["ues"]) for r in rounds if r["ues"]]
     ues = [u for r in rounds for u in r["ues"]]
     total = sum(u.get("energy_j") or 0.0 for u in ues)
     on_time = sum(u["outcome"] == "on_time" for u in ues)
     predicted = [u["predicted_energy_j"] for u in ues if u.get("predicted_energy_j") is not None]
     radio = [
-        ul_w * u["actual_ul_s"] + dl_w * (u.get("actual_dl_s") or 0.0)
+        DEVICE_CLASSES[dev[u["gpsi"]]].ul_power_w * u["actual_ul_s"]
+        + DEVICE_CLASSES[dev[u["gpsi"]]].dl_power_w * (u.get("actual_dl_s") or 0.0)
         for u in ues
         if u.get("energy_j") is not None and u.get("actual_ul_s") is not None
     ]
@@ -123,32 +136,37 @@ def main() -> None:
         "deadline_s": 2.0,
         "seed": 0,
         "target_accuracy": 0.6,
+        "device_mix": TYPICAL_MIX,
     }
     if args.quick:
         cfg.update(ues=30, k=10, rounds=2, warmup_rounds=1, target_accuracy=0.2)
     results: dict[str, dict[str, Any]] = {}
     raw: dict[str, Any] = {}
+    dev = devices(cfg)
+    env = {"UE_DEVICE_MIX": cfg["device_mix"]}
 
     def warmup(st: Any) -> None:
         run_job(st, spec(cfg, "random") | {"rounds": cfg["warmup_rounds"], "eval_every": 1000})
 
     def one(policy: str, st: Any) -> None:
         console.print(f"[bold]{policy}[/bold]: {cfg['rounds']} rounds with {cfg['ues']} UEs")
+        warmup(st)
         res = run_job(st, spec(cfg, policy))
-        results[policy] = summarise(policy, res, cfg["target_accuracy"])
+        results[policy] = summarise(policy, res, cfg["target_accuracy"], dev)
         raw[policy] = res["rounds"]
 
+    def fresh() -> Any:
+        return stack(
+            cfg["ues"], processes=cfg["processes"], seed=cfg["seed"], workers=cfg["train_workers"], env=env
+        )
+
     if args.quick:  # one stack for all: starting 50 UEs three times does not fit in a minute
-        with stack(
-            cfg["ues"], processes=cfg["processes"], seed=cfg["seed"], workers=cfg["train_workers"]
-        ) as st:
+        with fresh() as st:
             for policy in POLICIES:
                 one(policy, st)
     else:
         for policy in POLICIES:
-            with stack(
-                cfg["ues"], processes=cfg["processes"], seed=cfg["seed"], workers=cfg["train_workers"]
-            ) as st:
+            with fresh() as st:
                 one(policy, st)
     base = results["random"]["time_to_target_s"]
     joules = results["deadline"]["energy_j_per_ue_round"]
@@ -176,6 +194,7 @@ def main() -> None:
         "J vs deadline",
         "pred J/UE",
         "radio J/upd",
+        "flag/mid/tab/veh %",
     ]
     rows = [
         [
@@ -197,6 +216,7 @@ def main() -> None:
             _or_dash(r["energy_ratio_vs_deadline"]),
             _or_dash(r["predicted_energy_j_mean"]),
             _or_dash(r["radio_energy_j_per_update"]),
+            "/".join(f"{100 * share:.0f}" for share in r["device_share"].values()),
         ]
         for r in results.values()
     ]
