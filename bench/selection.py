@@ -43,7 +43,7 @@ from ue_agent.devices import DEVICE_CLASSES, TYPICAL_MIX, device_class, parse_mi
 from ue_agent.settings import gpsi_for
 
 POLICIES = ("random", "deadline", "utility", "energy")
-console = Console(width=200)
+console = Console(width=230)
 
 
 def spec(cfg: dict[str, Any], policy: str) -> dict[str, Any]:
