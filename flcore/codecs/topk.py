@@ -56,6 +56,8 @@ OPTIONS: dict[str, Any] = {"mode": "global", "values": "f32", "block": 256, "mom
 VALUES = ("f32", "int8", "sign")
 MAX_NUMEL = 1 << 40
 MAX_RICE = 40
+KEEP_INDICES = 4 * CHUNK
+"""Up to this many entries (32 MiB of indices) the decoder decodes the indices once, not twice."""
 SAMPLE = 1 << 18
 """Magnitudes sampled to guess the top-k threshold; the selection itself is then exact."""
 _VAL, _SCALE, _IR, _IQ = "topk.val", "topk.val:scale", "topk.idx_r", "topk.idx_q"
@@ -458,31 +460,48 @@ class _Decoder:
         self.val = body.torch(_VAL)
         self.scales = body.torch(_SCALE) if values != "f32" else torch.empty(0)
         self.r = body.np(_IR)
+        self.indices: list[np.ndarray[Any, Any]] | None = None
+
+    def _indices(self, unary: _Unary, a: int, b: int, carry: int, total: int) -> np.ndarray[Any, Any]:
+        """The global indices of entries ``[a, b)``, the entry before ``a`` being at ``carry - 1``."""
+        rice, m = self.rice, b - a
+        q = unary.take(m)
+        if int(q.max()) > total >> rice:
+            raise CodecError(f"topk index quotient is out of range for {total} elements", param=_IQ)
+        x = q << rice
+        if rice:
+            bits = np.unpackbits(self.r[a * rice // 8 : -(-b * rice // 8)])[: m * rice].reshape(m, rice)
+            for j in range(rice):
+                x += bits[:, j].astype(np.int64) << (rice - 1 - j)
+        x += 1
+        np.cumsum(x, out=x)
+        x += carry - 1
+        return x
 
     def run(self, acc: Mapping[str, torch.Tensor] | None, names: Sequence[str], offsets: Sequence[int],
             total: int, weight: float) -> float:
-        """Without ``acc``: check every index and return the squared norm. With it: add into it."""
+        """Without ``acc``: check every index and return the squared norm. With it: add into it. The
+        checking pass keeps the indices it decoded for the adding pass when they are few enough."""
         n = min(CHUNK, self.k)
         vbuf = torch.empty(n)
         starts = np.asarray(offsets, dtype=np.int64)
         unary = _Unary(self.body.np(_IQ))
-        carry, sq, rice = 0, 0.0, self.rice
-        for a, b in quant.chunks(self.k):
+        cached = self.indices if acc is not None else None
+        if acc is None:
+            self.indices = [] if self.k <= KEEP_INDICES else None
+        carry, sq = 0, 0.0
+        for i, (a, b) in enumerate(quant.chunks(self.k)):
             m = b - a
-            q = unary.take(m)
-            if int(q.max()) > total >> rice:
-                raise CodecError(f"topk index quotient is out of range for {total} elements", param=_IQ)
-            x = q << rice
-            if rice:
-                bits = np.unpackbits(self.r[a * rice // 8 : -(-b * rice // 8)])[: m * rice].reshape(m, rice)
-                for j in range(rice):
-                    x += bits[:, j].astype(np.int64) << (rice - 1 - j)
-            x += 1
-            np.cumsum(x, out=x)
-            x += carry - 1  # now the indices
-            carry = int(x[-1]) + 1
-            if acc is None and carry > total:
-                raise CodecError(f"topk index {carry - 1} is out of range for {total} elements", param=_IQ)
+            if cached is not None:
+                x = cached[i]
+            else:
+                x = self._indices(unary, a, b, carry, total)
+                carry = int(x[-1]) + 1
+                if acc is None and carry > total:
+                    raise CodecError(f"topk index {carry - 1} is out of range for {total} elements",
+                                     param=_IQ)
+                if acc is None and self.indices is not None:
+                    self.indices.append(x)
             v = self._values(a, b, vbuf)
             if acc is None:
                 sq += sqnorm(v)

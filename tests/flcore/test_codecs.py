@@ -194,7 +194,10 @@ def test_topk_indices_round_trip_exactly(picks, values):
         torch.testing.assert_close(got[picks].abs(), vals.abs().mean().expand(len(picks)))
 
 
-def test_topk_crosses_chunk_seams():
+@pytest.mark.parametrize("keep", [True, False], ids=["indices-kept", "indices-decoded-twice"])
+def test_topk_crosses_chunk_seams(keep, monkeypatch):
+    if not keep:  # the path of updates too large to keep their indices between the two passes
+        monkeypatch.setattr(codecs.topk, "KEEP_INDICES", 0)
     upd = rand_update(BIG, seed=5)
     body = encode(upd, codec="topk", density=0.5, values="int8", block=333)
     info = codecs.validate(body, BIG)
