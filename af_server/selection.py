@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -357,26 +357,46 @@ def select_all(cands: Sequence[Candidate], plan: Plan) -> Selection:
     return _result(list(cands), plan, {c.gpsi: "all active UEs" for c in cands})
 
 
-def _pipeline_first(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> list[Candidate]:
-    """A random order; in ``realtime`` the UEs already in the pipeline come first."""
-    order = list(cands)
-    rng.shuffle(order)
+def _incumbents_first(order: list[Candidate], plan: Plan) -> list[Candidate]:
+    """In ``realtime`` the UEs already in the pipeline come first (a stable sort keeps the order)."""
     if plan.timeline == "realtime":
         order.sort(key=lambda c: not c.incumbent)
     return order
 
 
-def select_deadline(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
-    known = [c for c in cands if c.prediction is not None]
-    fits = [c for c in known if p_on_time(c, plan) >= plan.p_target]
-    chosen = _greedy(_pipeline_first(fits, plan, rng), plan, eligible_p=plan.p_target)
+def _pipeline_first(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> list[Candidate]:
+    """A random order; in ``realtime`` the UEs already in the pipeline come first."""
+    order = list(cands)
+    rng.shuffle(order)
+    return _incumbents_first(order, plan)
+
+
+def _weighted_order(cands: Sequence[Candidate], weight: Callable[[Candidate], float],
+                    rng: random.Random) -> list[Candidate]:
+    """A random order in which a UE comes before another with probability in proportion to its
+    weight (Efraimidis-Spirakis keys log(u) / w, the largest first); weights <= 0 come last."""
+
+    def key(c: Candidate) -> float:
+        w = weight(c)
+        return math.log(rng.random() or 1e-300) / w if w > 0 else -math.inf
+
+    return sorted(cands, key=key, reverse=True)
+
+
+def _eligible(cands: Sequence[Candidate], plan: Plan) -> list[Candidate]:
+    """The UEs on time with at least the plan's probability by the NEF's predictions (alone in a cell)."""
+    return [c for c in cands if c.prediction is not None and p_on_time(c, plan) >= plan.p_target]
+
+
+def _fits_reason(c: Candidate, plan: Plan) -> str:
     what = "the deadline" if plan.fixed_sync else "the TR budget per direction"
-    reasons = {
-        c.gpsi: f"P(on time) >= {plan.p_target:.2f} within {what} by NEF prediction"
-        + (", in the running pipeline" if c.incumbent and plan.timeline == "realtime" else "")
-        for c in chosen
-    }
-    return _result(chosen, plan, reasons)
+    pipeline = ", in the running pipeline" if c.incumbent and plan.timeline == "realtime" else ""
+    return f"P(on time) >= {plan.p_target:.2f} within {what} by NEF prediction{pipeline}"
+
+
+def select_deadline(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
+    chosen = _greedy(_pipeline_first(_eligible(cands, plan), plan, rng), plan, eligible_p=plan.p_target)
+    return _result(chosen, plan, {c.gpsi: _fits_reason(c, plan) for c in chosen})
 
 
 def system_utility(c: Candidate, plan: Plan) -> float:
@@ -415,14 +435,7 @@ def select_utility(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -
     fresh.sort(key=lambda c: -p_on_time(c, plan))
     n_explore = len(fresh) if not tried else min(len(fresh), math.ceil(plan.epsilon * plan.k))
     utils = {c.gpsi: utility(c, plan) or 0.0 for c in tried}
-
-    def key(c: Candidate) -> float:
-        u = utils[c.gpsi]
-        return -math.inf if u <= 0 else math.log(rng.random() or 1e-300) / u
-
-    exploit = sorted(tried, key=key, reverse=True)
-    if plan.timeline == "realtime":
-        exploit.sort(key=lambda c: not c.incumbent)
+    exploit = _incumbents_first(_weighted_order(tried, lambda c: utils[c.gpsi], rng), plan)
     order = fresh[:n_explore] + exploit + fresh[n_explore:]
     chosen = _greedy(order, plan, eligible_p=None)
     explored = {c.gpsi for c in fresh[:n_explore]} | {c.gpsi for c in fresh[n_explore:]}
@@ -436,33 +449,26 @@ def select_utility(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -
 
 
 def select_energy(cands: Sequence[Candidate], plan: Plan, rng: random.Random) -> Selection:
-    known = [c for c in cands if c.prediction is not None]
-    fits = [c for c in known if p_on_time(c, plan) >= plan.p_target]
+    fits = _eligible(cands, plan)
     joules = {c.gpsi: predicted_energy_j(c, plan) for c in fits}
 
-    def key(c: Candidate) -> float:
-        # Efraimidis-Spirakis with weight joules^-exponent: log(u) / weight, the largest first
+    def weight(c: Candidate) -> float:  # joules^-exponent; no profile or no way to send: last
         j = joules[c.gpsi]
         if j is None or not math.isfinite(j):
-            return -math.inf
-        return math.log(rng.random() or 1e-300) * math.pow(j, plan.energy_exponent)
+            return 0.0
+        return math.inf if j <= 0 else math.pow(j, -plan.energy_exponent)
 
     order = list(fits)
-    rng.shuffle(order)  # the order among equal keys (no profile) is random too
-    order.sort(key=key, reverse=True)
-    if plan.timeline == "realtime":
-        order.sort(key=lambda c: not c.incumbent)
-    chosen = _greedy(order, plan, eligible_p=plan.p_target)
-    what = "the deadline" if plan.fixed_sync else "the TR budget per direction"
+    rng.shuffle(order)  # the order among UEs of weight 0 (no profile) is random too
+    chosen = _greedy(_incumbents_first(_weighted_order(order, weight, rng), plan), plan,
+                     eligible_p=plan.p_target)
     counts = _shares(chosen, plan)
 
     def why(c: Candidate) -> str:
         # the joules of the choice itself: with its cell shared by the chosen UEs in it
         j = _rounded(predicted_energy_j(c, plan, _share_of(c, counts, plan)))
         cost = "no energy profile" if joules[c.gpsi] is None else f"predicted {j:.3g} J"
-        pipeline = ", in the running pipeline" if c.incumbent and plan.timeline == "realtime" else ""
-        p = f"P(on time) >= {plan.p_target:.2f} within {what}"
-        return f"{cost} (frugal UEs first, weighted random order); {p}{pipeline}"
+        return f"{cost} (frugal UEs first, weighted random order); {_fits_reason(c, plan)}"
 
     return _result(chosen, plan, {c.gpsi: why(c) for c in chosen})
 
