@@ -12,6 +12,29 @@ from typing import Any
 import uvicorn
 
 
+async def read_request(scope: Any, receive: Any, send: Any) -> bytes | None:
+    """For a raw ASGI test endpoint: answer the lifespan protocol (None), or read an HTTP request's whole
+    body."""
+    if scope["type"] == "lifespan":
+        while True:
+            event = (await receive())["type"]
+            await send({"type": f"{event}.complete"})
+            if event == "lifespan.shutdown":
+                return None
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            return body
+
+
+async def respond(send: Any, status: int) -> None:
+    """An empty response with ``status``."""
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.faults.conftest import Cluster, Service, TestUe, UeLoop, create_job, job_rounds, wait_for
-from tests.servers import serve
+from tests.servers import read_request, respond, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -103,26 +103,16 @@ class FlakyCallbacks:
         self._lock = threading.Lock()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                await send({"type": f"{event}.complete"})
-                if event == "lifespan.shutdown":
-                    return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_request(scope, receive, send)
+        if body is None:
+            return
         path = scope["path"]
         with self._lock:
             seen = self.attempts.setdefault(path, [])
             seen.append((time.monotonic(), body))
             script = self.answers.get(path, [404])
             status = script[min(len(seen), len(script)) - 1]
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        await respond(send, status)
 
     def count(self, path: str) -> int:
         with self._lock:

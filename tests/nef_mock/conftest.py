@@ -20,6 +20,7 @@ from nef_mock.app import create_app
 from nef_mock.radio import RadioModel, load_scenario
 from nef_mock.routes.common import NefState
 from nef_mock.settings import NefSettings
+from tests.servers import read_request, respond
 
 AF = "fl5g-af"
 UE = "msisdn-910000000000"  # UE 0 of the default scenario's population
@@ -53,26 +54,16 @@ class Receiver:
         self._cond = threading.Condition()
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                await send({"type": f"{event}.complete"})
-                if event == "lifespan.shutdown":
-                    return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_request(scope, receive, send)
+        if body is None:
+            return
         parsed = json.loads(body or b"null")
         with self._cond:
             self.received.append((scope["path"], parsed))
             self._cond.notify_all()
         if self.on_body is not None:
             self.on_body(scope["path"], parsed)
-        await send({"type": "http.response.start", "status": self.status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        await respond(send, self.status)
 
     def _wait(self, pred: Callable[[str, Any], bool], count: int, timeout: float) -> list[Any]:
         def hits() -> list[Any]:
