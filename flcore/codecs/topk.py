@@ -335,7 +335,7 @@ def _write(idx: torch.Tensor, val: torch.Tensor, total: int, fp: str, values: st
     k = idx.numel()
     x = np.diff(idx.numpy(), prepend=-1) - 1
     rice, qsum = _rice(x)
-    nr, nq = _index_bytes(k, rice, qsum)
+    _, nq = _index_bytes(k, rice, qsum)
     out = Writer(_entries(k, rice, nq, values, block), _meta(total, fp, k, rice, values, block))
     r_out, q_out = out.array(_IR), out.array(_IQ)
     for a, b in quant.chunks(k):  # CHUNK * rice bits is a whole number of bytes
